@@ -1,0 +1,78 @@
+"""Free slots of a provider over calendar days in the request's time zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from api.common import TimezoneHeader, day_query, parse_day, parse_id, parse_zone_header
+from api.context import AppContext
+from domain.errors import FieldError, ValidationFailed
+from domain.use_cases.availability import AvailabilityQuery, find_availability
+
+
+class SlotBody(msgspec.Struct):
+    start: datetime
+    end: datetime
+
+
+class AvailabilityBody(msgspec.Struct):
+    provider_id: UUID
+    timezone: str
+    slot_minutes: int
+    slots: list[SlotBody]
+
+
+def requested_days(day: str | None, first: str | None, last: str | None) -> tuple[date, date]:
+    if day is not None:
+        if first is not None or last is not None:
+            raise ValidationFailed(
+                [FieldError("date", "give `date`, or `from` and `to`, not both")]
+            )
+        parsed = parse_day(day, "date")
+        return parsed, parsed
+    if first is None or last is None:
+        missing = "to" if first is not None else "from"
+        raise ValidationFailed(
+            [FieldError(missing, "give `date`, or both `from` and `to` (inclusive)")]
+        )
+    return parse_day(first, "from"), parse_day(last, "to")
+
+
+class AvailabilityController(Controller):
+    path = "/providers/{provider_id:str}/availability"
+    tags = ["availability"]
+
+    @get("/")
+    async def availability(
+        self,
+        provider_id: FromPath[str],
+        context: NamedDependency[AppContext],
+        timezone: TimezoneHeader = None,
+        date_: Annotated[str | None, day_query("date")] = None,
+        from_: Annotated[str | None, day_query("from")] = None,
+        to: Annotated[str | None, day_query("to")] = None,
+    ) -> AvailabilityBody:
+        """Bookable slots on one date, or from `from` to `to` inclusive (at most 62 days)."""
+        ident = parse_id(provider_id, "provider")
+        zone = parse_zone_header(timezone)
+        first, last = requested_days(date_, from_, to)
+        answer = await find_availability(
+            AvailabilityQuery(ident, first, last, zone), context.uow(), context.clock()
+        )
+        shown = answer.zone
+        return AvailabilityBody(
+            provider_id=answer.provider.id,
+            timezone=shown.key,
+            slot_minutes=answer.provider.slot_minutes,
+            slots=[
+                SlotBody(s.start.astimezone(shown), s.end.astimezone(shown))
+                for s in answer.availability.slots
+            ],
+        )

@@ -1,0 +1,26 @@
+"""What every handler of one API process shares: settings, the database, Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from infra.notifications import RedisNotifier
+from infra.settings import Settings
+from infra.unit_of_work import SqlDatabase, SqlUnitOfWork
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    database: SqlDatabase
+    redis: Redis
+    notifier: RedisNotifier
+    # Tests pin the clock; everything else reads the real one.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def uow(self) -> SqlUnitOfWork:
+        return self.database.unit_of_work()

@@ -1,0 +1,70 @@
+"""`booking dev`: everything in one command, on the embedded SQLite file and Redis server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from domain.model import Role
+from infra.database import migrate
+from infra.settings import Settings
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start_embedded_redis(port: int) -> tuple[str, threading.Thread]:
+    """fakeredis' TCP server in a thread of this process; another port if ours is taken."""
+    from fakeredis import TcpFakeServer
+
+    chosen = port if _port_is_free(port) else 0
+    server = TcpFakeServer(("127.0.0.1", chosen), server_type="redis")
+    actual = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
+    thread.start()
+    return f"redis://127.0.0.1:{actual}/0", thread
+
+
+def run_dev(settings: Settings, host: str, port: int) -> int:
+    from cli.main import _issue_key
+    from cli.serve import serve_api
+
+    embedded_database, embedded_redis = settings.embedded_database, settings.embedded_redis
+    if embedded_redis:
+        redis_url, _ = start_embedded_redis(settings.embedded_redis_port)
+        os.environ["REDIS_URL"] = redis_url
+    os.environ.setdefault("DATABASE_URL", settings.database_url)
+    settings = Settings.from_env()
+    migrate(settings.database_url)
+    admin = _issue_key(settings, "dev admin", Role.ADMIN)
+    client = _issue_key(settings, "dev client", Role.CLIENT)
+    where = (
+        f"embedded SQLite file {settings.database_url.removeprefix('sqlite:///')}"
+        if embedded_database
+        else "DATABASE_URL"
+    )
+    print(
+        "\n".join(
+            [
+                "",
+                f"  booking dev: API on http://{host}:{port}  (docs: http://{host}:{port}/docs)",
+                f"  database: {where}",
+                f"  redis:    {settings.redis_url}{' (embedded)' if embedded_redis else ''}",
+                f"  admin key:  {admin.key}",
+                f"  client key: {client.key}",
+                f"  client signing secret: {client.signing_secret}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+    serve_api(host, port, 1, settings.log_level)
+    return 0

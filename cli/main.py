@@ -1,0 +1,115 @@
+"""The `booking` command: assembles and starts each kind of process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from domain.commands import CreateApiClient
+from domain.model import Role
+from domain.use_cases.clients import IssuedKey, create_api_client
+from infra.database import make_engine, migrate
+from infra.logs import configure_logging
+from infra.settings import Settings
+from infra.unit_of_work import SqlDatabase
+
+
+def _issue_key(settings: Settings, name: str, role: Role) -> IssuedKey:
+    async def issue() -> IssuedKey:
+        database = SqlDatabase(make_engine(settings.database_url, 1))
+        try:
+            return await create_api_client(CreateApiClient(name, role), database.unit_of_work())
+        finally:
+            await database.dispose()
+
+    return asyncio.run(issue())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    migrate(settings.database_url)
+    print(
+        f"schema is up to date ({'embedded SQLite' if settings.embedded_database else 'DATABASE_URL'})"
+    )
+    return 0
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.embedded_database:
+        migrate(settings.database_url)  # the embedded file may not exist yet
+    issued = _issue_key(settings, args.name, Role(args.role))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": str(issued.client.id),
+                    "key": issued.key,
+                    "role": issued.client.role.value,
+                    "signing_secret": issued.signing_secret,
+                }
+            )
+        )
+        return 0
+    print(f"Created {issued.client.role.value} key {issued.client.name!r} (id {issued.client.id}).")
+    print(f"  API key:        {issued.key}")
+    if issued.signing_secret:
+        print(f"  signing secret: {issued.signing_secret}")
+    print("These are shown once and stored only as a hash; keep them now.")
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.serve import serve_api
+
+    serve_api(args.host, args.port, args.workers, settings.log_level)
+    return 0
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.dev import run_dev
+
+    return run_dev(settings, args.host, args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="booking", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser(
+        "dev", help="API, worker and scheduler in one command, on embedded defaults"
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(run=cmd_dev)
+
+    api = commands.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1)
+    api.set_defaults(run=cmd_api)
+
+    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.set_defaults(run=cmd_migrate)
+
+    keys = commands.add_parser("keys", help="API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--json", action="store_true", help="print one JSON line")
+    create.set_defaults(run=cmd_keys_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"booking: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    result: int = args.run(settings, args)
+    return result

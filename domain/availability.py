@@ -1,0 +1,186 @@
+"""Slot grids per local date and the free slots left after bookings, notice and horizon.
+
+All instants here are aware datetimes in UTC; wall-clock times are naive datetimes read in the
+provider's zone. The rules are those of API.md ("Availability").
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from domain.schedule import Interval, WeeklySchedule, intervals_for
+
+MAX_RANGE_DAYS = 62
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open span of real time `[start, end)`."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Span) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    start: datetime
+    end: datetime
+    local_date: date  # the provider-local date whose hours produced it
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What availability needs to know about a provider."""
+
+    zone: ZoneInfo
+    slot_minutes: int
+    weekly: WeeklySchedule
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    max_advance_days: int = 365
+
+    def blocked_span(self, start: datetime, end: datetime) -> Span:
+        """The span a booking (or a candidate slot) `[start, end)` occupies with its buffers."""
+        return Span(
+            start - timedelta(minutes=self.buffer_before_minutes),
+            end + timedelta(minutes=self.buffer_after_minutes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    slots: list[Slot]
+    # The answer holds until this instant unless bookings or hours change: the first moment
+    # a slot falls inside the notice period, or a new date enters the horizon.
+    valid_until: datetime
+
+
+def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime | None:
+    """The first instant a naive wall time occurs in `zone`, or None if it does not exist."""
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != wall:
+        return None
+    return instant
+
+
+def bound_to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """An interval bound as an instant: its first occurrence, or the moment the clocks jump."""
+    instant = wall_to_instant(wall, zone)
+    if instant is not None:
+        return instant
+    # In a gap, fold=1 reads the wall time with the offset after the jump, fold=0 with the
+    # offset before it; the jump lies between the two. Find it to the second.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if high < low:
+        low, high = high, low
+    after_offset = high.astimezone(zone).utcoffset()
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == after_offset:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def expand_hours(
+    day: date, intervals: Iterable[Interval], zone: ZoneInfo, slot_minutes: int
+) -> Iterator[Slot]:
+    """The grid of one local date: every slot that fits its interval, in order."""
+    midnight = datetime.combine(day, time())
+    length = timedelta(minutes=slot_minutes)
+    previous_end: datetime | None = None
+    for interval in intervals:
+        interval_end = bound_to_instant(midnight + timedelta(minutes=interval.end), zone)
+        for minute in range(interval.start, interval.end, slot_minutes):
+            start = wall_to_instant(midnight + timedelta(minutes=minute), zone)
+            if start is None:
+                continue
+            end = start + length
+            if end > interval_end:
+                # Wall times only move forward through a day, so later candidates end later.
+                break
+            if previous_end is not None and start < previous_end:
+                # Across a spring-forward gap shorter than a slot, two wall-clock candidates
+                # are closer than one slot in real time; only the first is offered.
+                continue
+            previous_end = end
+            yield Slot(start, end, day)
+
+
+def day_window(first: date, last: date, zone: ZoneInfo) -> Span:
+    """The real-time span of the calendar days `first`..`last` (inclusive) in `zone`."""
+    return Span(
+        bound_to_instant(datetime.combine(first, time()), zone),
+        bound_to_instant(datetime.combine(last + _ONE_DAY, time()), zone),
+    )
+
+
+def local_today(now: datetime, zone: ZoneInfo) -> date:
+    return now.astimezone(zone).date()
+
+
+def _merge(spans: Iterable[Span]) -> tuple[list[datetime], list[datetime]]:
+    """Union of spans as sorted, disjoint starts and ends (touching spans join)."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if ends and span.start <= ends[-1]:
+            ends[-1] = max(ends[-1], span.end)
+        else:
+            starts.append(span.start)
+            ends.append(span.end)
+    return starts, ends
+
+
+def free_slots(
+    rules: Rules,
+    overrides: Mapping[date, tuple[Interval, ...]],
+    blocked: Sequence[Span],
+    window: Span,
+    now: datetime,
+) -> Availability:
+    """Slots starting inside `window` that a client may book at `now`."""
+    zone = rules.zone
+    earliest = now + timedelta(minutes=rules.min_notice_minutes)
+    today = local_today(now, zone)
+    last_bookable_day = today + timedelta(days=rules.max_advance_days)
+    blocked_starts, blocked_ends = _merge(blocked)
+    # Cap how long an answer may be reused even when nothing in it is due to change.
+    valid_until = now + timedelta(hours=1)
+
+    slots: list[Slot] = []
+    day = window.start.astimezone(zone).date()
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    while day <= last_day:
+        if day > last_bookable_day:
+            # Tomorrow's local midnight brings one more date into the horizon.
+            next_midnight = bound_to_instant(datetime.combine(today + _ONE_DAY, time()), zone)
+            valid_until = min(valid_until, next_midnight)
+            break
+        grid = expand_hours(
+            day, intervals_for(day, rules.weekly, overrides), zone, rules.slot_minutes
+        )
+        for slot in grid:
+            if slot.start < window.start or slot.start >= window.end or slot.start < earliest:
+                continue
+            needs = rules.blocked_span(slot.start, slot.end)
+            index = bisect_left(blocked_starts, needs.end) - 1
+            if index >= 0 and blocked_ends[index] > needs.start:
+                continue
+            slots.append(slot)
+        day += _ONE_DAY
+    if slots:
+        valid_until = min(valid_until, slots[0].start - timedelta(minutes=rules.min_notice_minutes))
+    return Availability(slots=slots, valid_until=valid_until)

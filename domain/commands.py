@@ -1,0 +1,103 @@
+"""Commands: what a caller asks the system to do, as plain data not yet checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from domain.model import Role
+
+RawIntervals = Sequence[tuple[str, str]]
+RawWeek = Mapping[str, RawIntervals]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProvider:
+    timezone: str
+    weekly_schedule: RawWeek
+    provider_id: UUID | None = None
+    name: str | None = None
+    slot_minutes: int = 30
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    max_advance_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProvider:
+    """Change the given settings; a field left as None keeps its value."""
+
+    provider_id: UUID
+    name: str | None = None
+    timezone: str | None = None
+    weekly_schedule: RawWeek | None = None
+    slot_minutes: int | None = None
+    buffer_before_minutes: int | None = None
+    buffer_after_minutes: int | None = None
+    min_notice_minutes: int | None = None
+    max_advance_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutSchedule:
+    """Set a provider's zone and hours, creating the provider when it does not exist."""
+
+    provider_id: UUID
+    timezone: str
+    weekly_schedule: RawWeek
+    slot_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutOverride:
+    provider_id: UUID
+    day: date
+    intervals: RawIntervals
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOverride:
+    provider_id: UUID
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiClient:
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBooking:
+    client_id: UUID
+    provider_id: UUID
+    start: datetime
+    customer_id: str | None = None
+    callback_url: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReschedule:
+    client_id: UUID
+    booking_id: UUID
+    start: datetime
+    is_admin: bool = False
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancel:
+    client_id: UUID
+    booking_id: UUID
+    reason: str | None = None
+    is_admin: bool = False
+    idempotency_key: str | None = None
+    fingerprint: str | None = None

@@ -1,0 +1,51 @@
+"""Domain errors: plain exceptions that the API maps to problem details in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    pass
+
+
+class ValidationFailed(DomainError):
+    """The input is well formed but breaks a rule (HTTP 422)."""
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class BadRequest(DomainError):
+    """The request itself cannot be read (HTTP 400): a bad header or cursor."""
+
+
+class Conflict(DomainError):
+    pass
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class BookingRejected(DomainError):
+    """A booking request breaks a booking rule; `code` is one of API.md's rejection codes."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code

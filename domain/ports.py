@@ -1,0 +1,151 @@
+"""The small interfaces the use cases are written against; infra implements them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import TracebackType
+from typing import Generic, Protocol, Self, TypeVar
+from uuid import UUID
+
+from domain.availability import Span
+from domain.model import (
+    ApiClient,
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    Provider,
+    RequestStatus,
+    ScheduleOverride,
+)
+from domain.schedule import Interval
+
+AfterCommit = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class ProviderRepository(Protocol):
+    async def get(self, provider_id: UUID) -> Provider | None: ...
+    async def add(self, provider: Provider) -> None: ...
+    async def update(self, provider: Provider) -> None: ...
+    async def list(self, limit: int, cursor: str | None) -> Page[Provider]: ...
+    async def bump_version(self, provider_id: UUID) -> int: ...
+
+
+class OverrideRepository(Protocol):
+    async def between(
+        self, provider_id: UUID, first: date, last: date
+    ) -> dict[date, tuple[Interval, ...]]: ...
+    async def put(self, override: ScheduleOverride) -> None: ...
+    async def delete(self, provider_id: UUID, day: date) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFilter:
+    client_id: UUID | None = None
+    provider_id: UUID | None = None
+    customer_id: str | None = None
+    status: BookingStatus | None = None
+    start_from: datetime | None = None
+    start_before: datetime | None = None
+
+
+class BookingRepository(Protocol):
+    async def get(self, booking_id: UUID) -> Booking | None: ...
+    async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]: ...
+    async def overlapping(self, provider_id: UUID, span: Span, excluding: UUID | None) -> bool: ...
+    async def add(self, booking: Booking) -> None: ...
+    async def update(self, booking: Booking) -> None: ...
+    async def list(self, where: BookingFilter, limit: int, cursor: str | None) -> Page[Booking]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a request ended."""
+
+    status: RequestStatus
+    completed_at: datetime
+    booking_id: UUID | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class BookingRequestRepository(Protocol):
+    async def add(self, request: BookingRequest) -> BookingRequest: ...
+    async def get(self, request_id: UUID) -> BookingRequest | None: ...
+    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None: ...
+    async def pending_for_provider(
+        self, provider_id: UUID, limit: int, lock: bool
+    ) -> list[BookingRequest]: ...
+    async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None: ...
+    async def finish(self, request_id: UUID, outcome: Outcome) -> None: ...
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiClient:
+    client: ApiClient
+    key_hash: str
+    signing_secret: str
+
+
+class ApiClientRepository(Protocol):
+    async def by_key_hash(self, key_hash: str) -> ApiClient | None: ...
+    async def add(self, new: NewApiClient) -> None: ...
+
+
+class EventRepository(Protocol):
+    async def add(
+        self,
+        event_type: str,
+        request_id: UUID | None,
+        booking_id: UUID | None,
+        payload: dict[str, object],
+        created_at: datetime,
+    ) -> str: ...
+
+
+class UnitOfWork(Protocol):
+    providers: ProviderRepository
+    overrides: OverrideRepository
+    bookings: BookingRepository
+    requests: BookingRequestRepository
+    clients: ApiClientRepository
+    events: EventRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    def after_commit(self, effect: AfterCommit) -> None:
+        """Run `effect` once the transaction has committed; drop it on rollback."""
+
+    async def lock_provider(self, provider_id: UUID) -> None:
+        """Serialise writers of one provider until the transaction ends."""
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class WakeupQueue(Protocol):
+    """Wakes the worker that owns a provider's partition."""
+
+    async def wake(self, provider_id: UUID, request_id: UUID) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells waiting readers that requests reached a terminal status, and bumps caches."""
+
+    async def requests_completed(self, request_ids: Sequence[UUID]) -> None: ...
+    async def provider_changed(self, provider_id: UUID, version: int) -> None: ...

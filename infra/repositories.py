@@ -1,0 +1,569 @@
+"""All SQL lives here. Repositories take a session and return domain objects, never rows."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.availability import Span
+from domain.errors import BadRequest, Conflict
+from domain.model import (
+    ApiClient,
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    Provider,
+    RequestKind,
+    RequestStatus,
+    Role,
+    ScheduleOverride,
+)
+from domain.ports import BookingFilter, NewApiClient, Outcome, Page
+from domain.schedule import (
+    WEEKDAYS,
+    Interval,
+    WeeklySchedule,
+    format_wall_time,
+    parse_wall_time,
+)
+from infra.tables import (
+    ApiClientRow,
+    BookingRequestRow,
+    BookingRow,
+    EventRow,
+    ProviderRow,
+    ScheduleOverrideRow,
+)
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest("`cursor` is not a cursor this API gave out") from None
+    if (
+        not isinstance(parts, list)
+        or len(parts) != arity
+        or not all(isinstance(p, str) for p in parts)
+    ):
+        raise BadRequest("`cursor` is not a cursor this API gave out")
+    return parts
+
+
+def _cursor_position(cursor: str) -> tuple[datetime, UUID]:
+    moment, ident = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(moment), UUID(ident)
+    except ValueError:
+        raise BadRequest("`cursor` is not a cursor this API gave out") from None
+
+
+def intervals_to_json(intervals: Sequence[Interval]) -> list[dict[str, str]]:
+    return [{"start": format_wall_time(i.start), "end": format_wall_time(i.end)} for i in intervals]
+
+
+def intervals_from_json(raw: Sequence[dict[str, str]]) -> tuple[Interval, ...]:
+    # Stored values were checked on the way in; only the representation changes here.
+    return tuple(
+        Interval(parse_wall_time(i["start"], is_end=False), parse_wall_time(i["end"], is_end=True))
+        for i in raw
+    )
+
+
+def week_to_json(week: WeeklySchedule) -> dict[str, Any]:
+    return {name: intervals_to_json(day) for name, day in week.as_names().items()}
+
+
+def week_from_json(raw: dict[str, Any]) -> WeeklySchedule:
+    return WeeklySchedule(days=tuple(intervals_from_json(raw.get(name, [])) for name in WEEKDAYS))
+
+
+# Provider rows repeat a lot (every availability read, every booking); their parsed weekly
+# schedules are kept per (id, version), which changes whenever the hours do.
+_WEEK_CACHE: dict[tuple[UUID, int], WeeklySchedule] = {}
+_WEEK_CACHE_LIMIT = 10_000
+
+
+def _provider(row: ProviderRow | Row[Any]) -> Provider:
+    key = (row.id, row.version)
+    weekly = _WEEK_CACHE.get(key)
+    if weekly is None:
+        if len(_WEEK_CACHE) >= _WEEK_CACHE_LIMIT:
+            _WEEK_CACHE.clear()
+        weekly = _WEEK_CACHE[key] = week_from_json(row.weekly_schedule)
+    return Provider(
+        id=row.id,
+        name=row.name,
+        timezone=row.timezone,
+        slot_minutes=row.slot_minutes,
+        weekly=weekly,
+        buffer_before_minutes=row.buffer_before_minutes,
+        buffer_after_minutes=row.buffer_after_minutes,
+        min_notice_minutes=row.min_notice_minutes,
+        max_advance_days=row.max_advance_days,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _provider_values(provider: Provider) -> dict[str, Any]:
+    return {
+        "name": provider.name,
+        "timezone": provider.timezone,
+        "slot_minutes": provider.slot_minutes,
+        "weekly_schedule": week_to_json(provider.weekly),
+        "buffer_before_minutes": provider.buffer_before_minutes,
+        "buffer_after_minutes": provider.buffer_after_minutes,
+        "min_notice_minutes": provider.min_notice_minutes,
+        "max_advance_days": provider.max_advance_days,
+        "version": provider.version,
+        "updated_at": provider.updated_at,
+    }
+
+
+class SqlProviderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, provider_id: UUID) -> Provider | None:
+        row = (
+            await self._session.execute(
+                select(ProviderRow.__table__).where(ProviderRow.id == provider_id)
+            )
+        ).first()
+        return None if row is None else _provider(row)
+
+    async def add(self, provider: Provider) -> None:
+        try:
+            await self._session.execute(
+                insert(ProviderRow).values(
+                    id=provider.id, created_at=provider.created_at, **_provider_values(provider)
+                )
+            )
+        except IntegrityError:
+            raise Conflict(f"provider {provider.id} already exists") from None
+
+    async def update(self, provider: Provider) -> None:
+        await self._session.execute(
+            update(ProviderRow)
+            .where(ProviderRow.id == provider.id)
+            .values(**_provider_values(provider))
+        )
+
+    async def list(self, limit: int, cursor: str | None) -> Page[Provider]:
+        query = select(ProviderRow.__table__).order_by(ProviderRow.created_at, ProviderRow.id)
+        if cursor:
+            moment, last_id = _cursor_position(cursor)
+            query = query.where(
+                or_(
+                    ProviderRow.created_at > moment,
+                    and_(ProviderRow.created_at == moment, ProviderRow.id > last_id),
+                )
+            )
+        rows = (await self._session.execute(query.limit(limit + 1))).all()
+        items = [_provider(row) for row in rows[:limit]]
+        next_cursor = (
+            encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id))
+            if len(rows) > limit
+            else None
+        )
+        return Page(items, next_cursor)
+
+    async def bump_version(self, provider_id: UUID) -> int:
+        version = await self._session.scalar(
+            update(ProviderRow)
+            .where(ProviderRow.id == provider_id)
+            .values(version=ProviderRow.version + 1)
+            .returning(ProviderRow.version)
+        )
+        assert version is not None
+        return version
+
+
+class SqlOverrideRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def between(
+        self, provider_id: UUID, first: date, last: date
+    ) -> dict[date, tuple[Interval, ...]]:
+        rows = await self._session.execute(
+            select(ScheduleOverrideRow.day, ScheduleOverrideRow.intervals).where(
+                ScheduleOverrideRow.provider_id == provider_id,
+                ScheduleOverrideRow.day >= first,
+                ScheduleOverrideRow.day <= last,
+            )
+        )
+        return {row.day: intervals_from_json(row.intervals["intervals"]) for row in rows}
+
+    async def put(self, override: ScheduleOverride) -> None:
+        values = {
+            "intervals": {"intervals": intervals_to_json(override.intervals)},
+            "updated_at": datetime.now().astimezone(),
+        }
+        changed = await self._session.execute(
+            update(ScheduleOverrideRow)
+            .where(
+                ScheduleOverrideRow.provider_id == override.provider_id,
+                ScheduleOverrideRow.day == override.day,
+            )
+            .values(**values)
+        )
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            await self._session.execute(
+                insert(ScheduleOverrideRow).values(
+                    provider_id=override.provider_id, day=override.day, **values
+                )
+            )
+
+    async def delete(self, provider_id: UUID, day: date) -> bool:
+        result = await self._session.execute(
+            delete(ScheduleOverrideRow).where(
+                ScheduleOverrideRow.provider_id == provider_id, ScheduleOverrideRow.day == day
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _booking(row: Row[Any]) -> Booking:
+    return Booking(
+        id=row.id,
+        client_id=row.client_id,
+        provider_id=row.provider_id,
+        customer_id=row.customer_id,
+        start=row.start_at,
+        end=row.end_at,
+        blocked=Span(row.blocked_from, row.blocked_until),
+        status=BookingStatus(row.status),
+        metadata=row.metadata,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        cancelled_at=row.cancelled_at,
+        cancel_reason=row.cancel_reason,
+    )
+
+
+def _booking_values(booking: Booking) -> dict[str, Any]:
+    return {
+        "customer_id": booking.customer_id,
+        "start_at": booking.start,
+        "end_at": booking.end,
+        "blocked_from": booking.blocked.start,
+        "blocked_until": booking.blocked.end,
+        "status": booking.status.value,
+        "metadata_": booking.metadata,
+        "updated_at": booking.updated_at,
+        "cancelled_at": booking.cancelled_at,
+        "cancel_reason": booking.cancel_reason,
+    }
+
+
+class SqlBookingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, booking_id: UUID) -> Booking | None:
+        row = (
+            await self._session.execute(
+                select(BookingRow.__table__).where(BookingRow.id == booking_id)
+            )
+        ).first()
+        return None if row is None else _booking(row)
+
+    async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]:
+        rows = await self._session.execute(
+            select(BookingRow.blocked_from, BookingRow.blocked_until).where(
+                BookingRow.provider_id == provider_id,
+                BookingRow.status == BookingStatus.CONFIRMED.value,
+                BookingRow.blocked_from < window.end,
+                BookingRow.blocked_until > window.start,
+            )
+        )
+        return [Span(row.blocked_from, row.blocked_until) for row in rows]
+
+    async def overlapping(self, provider_id: UUID, span: Span, excluding: UUID | None) -> bool:
+        condition = and_(
+            BookingRow.provider_id == provider_id,
+            BookingRow.status == BookingStatus.CONFIRMED.value,
+            BookingRow.blocked_from < span.end,
+            BookingRow.blocked_until > span.start,
+        )
+        if excluding is not None:
+            condition = and_(condition, BookingRow.id != excluding)
+        return bool(await self._session.scalar(select(exists().where(condition))))
+
+    async def add(self, booking: Booking) -> None:
+        await self._session.execute(
+            insert(BookingRow).values(
+                id=booking.id,
+                client_id=booking.client_id,
+                provider_id=booking.provider_id,
+                created_at=booking.created_at,
+                **_booking_values(booking),
+            )
+        )
+
+    async def update(self, booking: Booking) -> None:
+        await self._session.execute(
+            update(BookingRow).where(BookingRow.id == booking.id).values(**_booking_values(booking))
+        )
+
+    async def list(self, where: BookingFilter, limit: int, cursor: str | None) -> Page[Booking]:
+        query = select(BookingRow.__table__).order_by(BookingRow.start_at, BookingRow.id)
+        conditions = []
+        if where.client_id is not None:
+            conditions.append(BookingRow.client_id == where.client_id)
+        if where.provider_id is not None:
+            conditions.append(BookingRow.provider_id == where.provider_id)
+        if where.customer_id is not None:
+            conditions.append(BookingRow.customer_id == where.customer_id)
+        if where.status is not None:
+            conditions.append(BookingRow.status == where.status.value)
+        if where.start_from is not None:
+            conditions.append(BookingRow.start_at >= where.start_from)
+        if where.start_before is not None:
+            conditions.append(BookingRow.start_at < where.start_before)
+        if cursor:
+            moment, last_id = _cursor_position(cursor)
+            conditions.append(
+                or_(
+                    BookingRow.start_at > moment,
+                    and_(BookingRow.start_at == moment, BookingRow.id > last_id),
+                )
+            )
+        rows = (await self._session.execute(query.where(*conditions).limit(limit + 1))).all()
+        items = [_booking(row) for row in rows[:limit]]
+        next_cursor = (
+            encode_cursor(items[-1].start.isoformat(), str(items[-1].id))
+            if len(rows) > limit
+            else None
+        )
+        return Page(items, next_cursor)
+
+
+def _request(row: Row[Any]) -> BookingRequest:
+    payload = row.payload
+    return BookingRequest(
+        id=row.id,
+        seq=row.seq,
+        client_id=row.client_id,
+        kind=RequestKind(row.kind),
+        provider_id=row.provider_id,
+        booking_id=row.booking_id,
+        start=row.start_at,
+        status=RequestStatus(row.status),
+        created_at=row.created_at,
+        customer_id=payload.get("customer_id"),
+        metadata=payload.get("metadata") or {},
+        reason=payload.get("reason"),
+        callback_url=row.callback_url,
+        idempotency_key=row.idempotency_key,
+        fingerprint=row.fingerprint,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        attempts=row.attempts,
+        completed_at=row.completed_at,
+    )
+
+
+class SqlBookingRequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, request: BookingRequest) -> BookingRequest:
+        payload: dict[str, Any] = {}
+        if request.customer_id is not None:
+            payload["customer_id"] = request.customer_id
+        if request.metadata:
+            payload["metadata"] = request.metadata
+        if request.reason is not None:
+            payload["reason"] = request.reason
+        try:
+            seq = await self._session.scalar(
+                insert(BookingRequestRow)
+                .values(
+                    id=request.id,
+                    client_id=request.client_id,
+                    kind=request.kind.value,
+                    provider_id=request.provider_id,
+                    booking_id=request.booking_id,
+                    start_at=request.start,
+                    payload=payload,
+                    status=request.status.value,
+                    idempotency_key=request.idempotency_key,
+                    fingerprint=request.fingerprint,
+                    callback_url=request.callback_url,
+                    attempts=0,
+                    created_at=request.created_at,
+                )
+                .returning(BookingRequestRow.seq)
+            )
+        except IntegrityError:
+            raise Conflict("a request with this Idempotency-Key is being accepted") from None
+        assert seq is not None
+        return dataclasses.replace(request, seq=seq)
+
+    async def get(self, request_id: UUID) -> BookingRequest | None:
+        row = (
+            await self._session.execute(
+                select(BookingRequestRow.__table__).where(BookingRequestRow.id == request_id)
+            )
+        ).first()
+        return None if row is None else _request(row)
+
+    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None:
+        row = (
+            await self._session.execute(
+                select(BookingRequestRow.__table__).where(
+                    BookingRequestRow.client_id == client_id,
+                    BookingRequestRow.idempotency_key == key,
+                )
+            )
+        ).first()
+        return None if row is None else _request(row)
+
+    async def pending_for_provider(
+        self, provider_id: UUID, limit: int, lock: bool
+    ) -> list[BookingRequest]:
+        query = (
+            select(BookingRequestRow.__table__)
+            .where(
+                BookingRequestRow.provider_id == provider_id,
+                BookingRequestRow.status == RequestStatus.PENDING.value,
+            )
+            .order_by(BookingRequestRow.seq)
+            .limit(limit)
+        )
+        if lock:
+            query = query.with_for_update()
+        return [_request(row) for row in (await self._session.execute(query)).all()]
+
+    async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
+        """Count one more attempt at the provider's oldest pending request."""
+        oldest = (
+            select(BookingRequestRow.seq)
+            .where(
+                BookingRequestRow.provider_id == provider_id,
+                BookingRequestRow.status == RequestStatus.PENDING.value,
+            )
+            .order_by(BookingRequestRow.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        row = (
+            await self._session.execute(
+                update(BookingRequestRow)
+                .where(BookingRequestRow.seq == oldest)
+                .values(attempts=BookingRequestRow.attempts + 1)
+                .returning(BookingRequestRow.id, BookingRequestRow.attempts)
+            )
+        ).first()
+        return None if row is None else (row.id, row.attempts)
+
+    async def finish(self, request_id: UUID, outcome: Outcome) -> None:
+        values: dict[str, Any] = {
+            "status": outcome.status.value,
+            "error_code": outcome.error_code,
+            "error_message": outcome.error_message,
+            "completed_at": outcome.completed_at,
+        }
+        if outcome.booking_id is not None:
+            values["booking_id"] = outcome.booking_id
+        await self._session.execute(
+            update(BookingRequestRow).where(BookingRequestRow.id == request_id).values(**values)
+        )
+
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+        """(provider, newest pending request) for providers with a request pending too long."""
+        rows = await self._session.execute(
+            select(BookingRequestRow.provider_id, func.max(BookingRequestRow.seq).label("seq"))
+            .where(
+                BookingRequestRow.status == RequestStatus.PENDING.value,
+                BookingRequestRow.created_at < older_than,
+            )
+            .group_by(BookingRequestRow.provider_id)
+            .limit(limit)
+        )
+        found = [(row.provider_id, row.seq) for row in rows]
+        if not found:
+            return []
+        ids = dict(
+            (
+                await self._session.execute(
+                    select(BookingRequestRow.seq, BookingRequestRow.id).where(
+                        BookingRequestRow.seq.in_([seq for _, seq in found])
+                    )
+                )
+            ).tuples()
+        )
+        return [(provider_id, ids[seq]) for provider_id, seq in found]
+
+
+class SqlApiClientRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_key_hash(self, key_hash: str) -> ApiClient | None:
+        row = (
+            await self._session.execute(
+                select(ApiClientRow.id, ApiClientRow.name, ApiClientRow.role).where(
+                    ApiClientRow.key_hash == key_hash
+                )
+            )
+        ).first()
+        return None if row is None else ApiClient(row.id, row.name, Role(row.role))
+
+    async def add(self, new: NewApiClient) -> None:
+        await self._session.execute(
+            insert(ApiClientRow).values(
+                id=new.client.id,
+                name=new.client.name,
+                role=new.client.role.value,
+                key_hash=new.key_hash,
+                signing_secret=new.signing_secret,
+                created_at=datetime.now().astimezone(),
+            )
+        )
+
+
+class SqlEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        event_type: str,
+        request_id: UUID | None,
+        booking_id: UUID | None,
+        payload: dict[str, object],
+        created_at: datetime,
+    ) -> str:
+        event_id = f"evt_{uuid.uuid4().hex}"
+        await self._session.execute(
+            insert(EventRow).values(
+                id=event_id,
+                type=event_type,
+                request_id=request_id,
+                booking_id=booking_id,
+                payload=payload,
+                created_at=created_at,
+            )
+        )
+        return event_id

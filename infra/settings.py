@@ -1,0 +1,126 @@
+"""Settings: one frozen object, built once from the environment (and `.env`, never overriding)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+EMBEDDED_REDIS_PORT = 6390
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a `.env` file; blank lines and `#` comments are skipped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        key, _, value = stripped.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(value: str, name: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    embedded_database: bool
+    embedded_redis: bool
+    data_dir: Path
+    embedded_redis_port: int = EMBEDDED_REDIS_PORT
+    booking_partitions: int = 64
+    rate_limit_per_minute: int = 0
+    webhook_allow_private_targets: bool = False
+    webhook_retry_delays: tuple[int, ...] = (
+        5,
+        30,
+        120,
+        600,
+        1800,
+        3600,
+        7200,
+        14400,
+        28800,
+        43200,
+        86400,
+    )
+    max_body_bytes: int = 64 * 1024
+    database_pool_size: int = 10
+    pending_after_seconds: float = 3.0
+    max_attempts: int = 3
+    sweep_interval_seconds: float = 2.0
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        env: dict[str, str] = {}
+        if dotenv is not None:
+            env.update(read_dotenv(dotenv))
+        env.update(os.environ if environ is None else environ)
+
+        data_dir = Path(env.get("BOOKING_DATA_DIR") or ".booking").resolve()
+        database_url = env.get("DATABASE_URL", "").strip()
+        redis_url = env.get("REDIS_URL", "").strip()
+        embedded_redis_port = _int(
+            env.get("EMBEDDED_REDIS_PORT", str(EMBEDDED_REDIS_PORT)), "EMBEDDED_REDIS_PORT", 1
+        )
+        delays = env.get("WEBHOOK_RETRY_DELAYS", "").strip()
+        return cls(
+            database_url=database_url or f"sqlite:///{data_dir / 'booking.db'}",
+            redis_url=redis_url or f"redis://127.0.0.1:{embedded_redis_port}/0",
+            embedded_database=not database_url,
+            embedded_redis=not redis_url,
+            data_dir=data_dir,
+            embedded_redis_port=embedded_redis_port,
+            booking_partitions=_int(env.get("BOOKING_PARTITIONS", "64"), "BOOKING_PARTITIONS", 1),
+            rate_limit_per_minute=_int(
+                env.get("RATE_LIMIT_PER_MINUTE", "0"), "RATE_LIMIT_PER_MINUTE", 0
+            ),
+            webhook_allow_private_targets=_flag(
+                env.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false"), "WEBHOOK_ALLOW_PRIVATE_TARGETS"
+            ),
+            webhook_retry_delays=tuple(
+                _int(part, "WEBHOOK_RETRY_DELAYS", 1) for part in delays.split(",")
+            )
+            if delays
+            else cls.webhook_retry_delays,
+            max_body_bytes=_int(env.get("MAX_BODY_BYTES", "65536"), "MAX_BODY_BYTES", 1024),
+            database_pool_size=_int(env.get("DATABASE_POOL_SIZE", "10"), "DATABASE_POOL_SIZE", 1),
+            pending_after_seconds=float(env.get("PENDING_AFTER_SECONDS", "3")),
+            max_attempts=_int(env.get("MAX_ATTEMPTS", "3"), "MAX_ATTEMPTS", 1),
+            sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "2")),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )

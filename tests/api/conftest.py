@@ -1,0 +1,85 @@
+"""An API client per backend: SQLite with fakeredis, PostgreSQL with real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fakeredis import FakeAsyncRedis
+from litestar.testing import TestClient
+from redis.asyncio import Redis
+
+from domain.model import Role
+from infra.settings import Settings
+from tests.conftest import TestDatabase, issue_key, redis_server_url
+
+
+@dataclass
+class Api:
+    client: TestClient[Any]
+    admin: dict[str, str]
+    user: dict[str, str]  # a client-role key
+    other_user: dict[str, str]  # another client's key
+    database: TestDatabase
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.client.get(path, headers=headers if headers is not None else self.user, **kw)
+
+    def post(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
+        return self.client.post(
+            path, json=json, headers=headers if headers is not None else self.admin, **kw
+        )
+
+    def put(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
+        return self.client.put(
+            path, json=json, headers=headers if headers is not None else self.admin, **kw
+        )
+
+    def patch(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self.client.patch(
+            path, json=json, headers=headers if headers is not None else self.admin
+        )
+
+    def delete(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        return self.client.delete(path, headers=headers if headers is not None else self.admin)
+
+
+# The API tests run at a fixed moment, so the dates they name stay in the future and inside
+# the default horizon whenever the suite runs.
+NOW = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def settings_for(database: TestDatabase, redis_url: str) -> Settings:
+    return Settings.from_env(
+        {"DATABASE_URL": database.url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"},
+        dotenv=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def api(database: TestDatabase) -> Iterator[Api]:
+    from api.app import create_app
+
+    if database.backend == "postgresql":
+        redis_url = redis_server_url()
+        redis: Redis = Redis.from_url(redis_url)
+    else:
+        redis_url = "redis://embedded-fake/0"
+        redis = FakeAsyncRedis()
+    app = create_app(settings_for(database, redis_url), redis=redis, clock=lambda: NOW)
+    admin = issue_key(database.url, Role.ADMIN, "test admin")
+    user = issue_key(database.url, Role.CLIENT, "test client")
+    other = issue_key(database.url, Role.CLIENT, "other client")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client, bearer(admin.key), bearer(user.key), bearer(other.key), database)
