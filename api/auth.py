@@ -34,7 +34,9 @@ async def _client_for(key: str, context: AppContext) -> ApiClient | None:
     return client
 
 
-async def require_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+) -> None:
     """Guard of every /v1 route: a known bearer key, or 401."""
     header = connection.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -48,7 +50,7 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
 
 
 async def require_admin(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
 ) -> None:
     client: ApiClient = connection.state.client
     if not client.is_admin:

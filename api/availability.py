@@ -13,6 +13,7 @@ from litestar.params import FromPath
 
 from api.common import TimezoneHeader, day_query, parse_day, parse_id, parse_zone_header
 from api.context import AppContext
+from api.errors import READ_PROBLEMS
 from domain.errors import FieldError, ValidationFailed
 from domain.use_cases.availability import AvailabilityQuery, find_availability
 
@@ -49,7 +50,7 @@ class AvailabilityController(Controller):
     path = "/providers/{provider_id:str}/availability"
     tags = ["availability"]
 
-    @get("/")
+    @get("/", responses=READ_PROBLEMS)
     async def availability(
         self,
         provider_id: FromPath[str],

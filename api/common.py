@@ -1,4 +1,4 @@
-"""Pieces several resources share: ids in paths, the Timezone header, pages, wall-clock intervals."""
+"""Pieces several resources share: path ids, the Timezone header, pages, wall-clock intervals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one place that turns errors into RFC 9457 problem details. A client mistake is never a 500."""
+"""The one place that turns errors into RFC 9457 problem details. Client mistakes are never 500s."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from domain.errors import (
     BadRequest,
@@ -56,6 +58,25 @@ def problem(
         code=code,
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem-details answers an operation can give."""
+    return {
+        status: ResponseSpec(
+            ProblemDetails,
+            description=HTTPStatus(status).phrase,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+# What the /v1 operations can answer besides success: every one needs a key (401) and may get
+# a malformed header, query or body (400) or a well-formed but wrong value (422).
+READ_PROBLEMS = problems(400, 401, 404, 422)
+WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 422)
 
 
 _DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
@@ -125,7 +146,7 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return problem(500, "The server could not process this request.")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error,
     ValidationException: validation_error,
     HTTPException: http_error,

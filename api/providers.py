@@ -24,6 +24,7 @@ from api.common import (
     parse_id,
 )
 from api.context import AppContext
+from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
 from domain.commands import (
     CreateProvider,
     DeleteOverride,
@@ -140,7 +141,7 @@ class ProviderController(Controller):
     path = "/providers"
     tags = ["providers"]
 
-    @post("/", guards=[require_admin], status_code=HTTP_201_CREATED)
+    @post("/", guards=[require_admin], responses=WRITE_PROBLEMS, status_code=HTTP_201_CREATED)
     async def create(
         self, data: JSONBody[ProviderCreate], context: NamedDependency[AppContext]
     ) -> Response[ProviderBody]:
@@ -166,7 +167,7 @@ class ProviderController(Controller):
             headers={"Location": f"/v1/providers/{provider.id}"},
         )
 
-    @get("/")
+    @get("/", responses=READ_PROBLEMS)
     async def list_all(
         self, context: NamedDependency[AppContext], limit: Limit = 50, cursor: Cursor = None
     ) -> PageBody[ProviderBody]:
@@ -174,7 +175,7 @@ class ProviderController(Controller):
         page = await use_cases.list_providers(context.uow(), limit, cursor)
         return PageBody([provider_body(p) for p in page.items], page.next_cursor)
 
-    @get("/{provider_id:str}")
+    @get("/{provider_id:str}", responses=READ_PROBLEMS)
     async def get_one(
         self, provider_id: FromPath[str], context: NamedDependency[AppContext]
     ) -> ProviderBody:
@@ -182,7 +183,7 @@ class ProviderController(Controller):
         provider = await use_cases.get_provider(parse_id(provider_id, "provider"), context.uow())
         return provider_body(provider)
 
-    @patch("/{provider_id:str}", guards=[require_admin])
+    @patch("/{provider_id:str}", guards=[require_admin], responses=WRITE_PROBLEMS)
     async def update(
         self,
         provider_id: FromPath[str],
@@ -208,7 +209,12 @@ class ProviderController(Controller):
         )
         return provider_body(provider)
 
-    @put("/{provider_id:str}/schedule", guards=[require_admin], status_code=HTTP_200_OK)
+    @put(
+        "/{provider_id:str}/schedule",
+        guards=[require_admin],
+        responses=WRITE_PROBLEMS,
+        status_code=HTTP_200_OK,
+    )
     async def put_schedule(
         self,
         provider_id: FromPath[str],
@@ -229,7 +235,7 @@ class ProviderController(Controller):
         )
         return provider_body(provider)
 
-    @get("/{provider_id:str}/overrides")
+    @get("/{provider_id:str}/overrides", responses=READ_PROBLEMS)
     async def list_overrides(
         self,
         provider_id: FromPath[str],
@@ -248,7 +254,12 @@ class ProviderController(Controller):
             [OverrideOut(day.isoformat(), intervals_body(iv)) for day, iv in found], None
         )
 
-    @put("/{provider_id:str}/overrides/{day:str}", guards=[require_admin], status_code=HTTP_200_OK)
+    @put(
+        "/{provider_id:str}/overrides/{day:str}",
+        guards=[require_admin],
+        responses=WRITE_PROBLEMS,
+        status_code=HTTP_200_OK,
+    )
     async def put_override(
         self,
         provider_id: FromPath[str],
@@ -271,6 +282,7 @@ class ProviderController(Controller):
     @delete(
         "/{provider_id:str}/overrides/{day:str}",
         guards=[require_admin],
+        responses=WRITE_PROBLEMS,
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_override(

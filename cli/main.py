@@ -30,9 +30,8 @@ def _issue_key(settings: Settings, name: str, role: Role) -> IssuedKey:
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     migrate(settings.database_url)
-    print(
-        f"schema is up to date ({'embedded SQLite' if settings.embedded_database else 'DATABASE_URL'})"
-    )
+    where = "the embedded SQLite file" if settings.embedded_database else "DATABASE_URL"
+    print(f"schema of {where} is up to date")
     return 0
 
 

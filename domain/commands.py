@@ -12,6 +12,7 @@ from domain.model import Role
 
 RawIntervals = Sequence[tuple[str, str]]
 RawWeek = Mapping[str, RawIntervals]
+DEFAULT_SLOT_MINUTES = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class CreateProvider:
     weekly_schedule: RawWeek
     provider_id: UUID | None = None
     name: str | None = None
-    slot_minutes: int = 30
+    slot_minutes: int = DEFAULT_SLOT_MINUTES
     buffer_before_minutes: int = 0
     buffer_after_minutes: int = 0
     min_notice_minutes: int = 0

@@ -31,7 +31,7 @@ class ApiClient:
 @dataclass(frozen=True, slots=True)
 class Provider:
     id: UUID
-    name: str
+    name: str | None
     timezone: str
     slot_minutes: int
     weekly: WeeklySchedule

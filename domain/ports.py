@@ -113,12 +113,18 @@ class EventRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    providers: ProviderRepository
-    overrides: OverrideRepository
-    bookings: BookingRepository
-    requests: BookingRequestRepository
-    clients: ApiClientRepository
-    events: EventRepository
+    @property
+    def providers(self) -> ProviderRepository: ...
+    @property
+    def overrides(self) -> OverrideRepository: ...
+    @property
+    def bookings(self) -> BookingRepository: ...
+    @property
+    def requests(self) -> BookingRequestRepository: ...
+    @property
+    def clients(self) -> ApiClientRepository: ...
+    @property
+    def events(self) -> EventRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from domain.errors import FieldError, ValidationFailed
@@ -90,7 +91,7 @@ def parse_intervals(raw: Sequence[tuple[str, str]], field: str) -> tuple[Interva
             continue
         parsed.append((index, Interval(start, end)))
     ordered = sorted(parsed, key=lambda item: item[1])
-    for (_, earlier), (index, later) in zip(ordered, ordered[1:], strict=False):
+    for (_, earlier), (index, later) in pairwise(ordered):
         if later.start < earlier.end:
             errors.append(
                 FieldError(f"{field}[{index}]", f"interval {later} overlaps interval {earlier}")

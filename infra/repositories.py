@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -194,7 +194,7 @@ class SqlProviderRepository:
             .returning(ProviderRow.version)
         )
         assert version is not None
-        return version
+        return int(version)
 
 
 class SqlOverrideRepository:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EMBEDDED_REDIS_PORT = 6390
+# Just over 24 hours of retries in all, with growing gaps.
+DEFAULT_RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -58,19 +60,7 @@ class Settings:
     booking_partitions: int = 64
     rate_limit_per_minute: int = 0
     webhook_allow_private_targets: bool = False
-    webhook_retry_delays: tuple[int, ...] = (
-        5,
-        30,
-        120,
-        600,
-        1800,
-        3600,
-        7200,
-        14400,
-        28800,
-        43200,
-        86400,
-    )
+    webhook_retry_delays: tuple[int, ...] = DEFAULT_RETRY_DELAYS
     max_body_bytes: int = 64 * 1024
     database_pool_size: int = 10
     pending_after_seconds: float = 3.0
@@ -116,7 +106,7 @@ class Settings:
                 _int(part, "WEBHOOK_RETRY_DELAYS", 1) for part in delays.split(",")
             )
             if delays
-            else cls.webhook_retry_delays,
+            else DEFAULT_RETRY_DELAYS,
             max_body_bytes=_int(env.get("MAX_BODY_BYTES", "65536"), "MAX_BODY_BYTES", 1024),
             database_pool_size=_int(env.get("DATABASE_POOL_SIZE", "10"), "DATABASE_POOL_SIZE", 1),
             pending_after_seconds=float(env.get("PENDING_AFTER_SECONDS", "3")),

@@ -68,6 +68,8 @@ def with_database(url: str, database: str) -> str:
 
 @dataclass
 class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
     url: str  # SQLAlchemy URL of a migrated database that this test run owns
     backend: str
 

@@ -14,7 +14,7 @@ from domain.model import ApiClient, Role
 from domain.ports import NewApiClient, UnitOfWork
 
 KEY_PREFIX = "bk_"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
+from typing import TypeVar
 from uuid import UUID, uuid4
 
-from domain.commands import CreateProvider, DeleteOverride, PutOverride, PutSchedule, UpdateProvider
+from domain.commands import (
+    DEFAULT_SLOT_MINUTES,
+    CreateProvider,
+    DeleteOverride,
+    PutOverride,
+    PutSchedule,
+    RawWeek,
+    UpdateProvider,
+)
 from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.model import Provider, ScheduleOverride
 from domain.ports import Notifier, Page, UnitOfWork
-from domain.schedule import Interval, load_zone, parse_intervals, parse_weekly_schedule
+from domain.schedule import (
+    CLOSED_WEEK,
+    Interval,
+    load_zone,
+    parse_intervals,
+    parse_weekly_schedule,
+)
 
 # Inclusive bounds of each numeric setting.
 LIMITS: dict[str, tuple[int, int]] = {
@@ -21,60 +36,59 @@ LIMITS: dict[str, tuple[int, int]] = {
     "max_advance_days": (0, 3650),
 }
 MAX_NAME_LENGTH = 200
+T = TypeVar("T")
 
 
-def _check_settings(values: dict[str, object]) -> list[FieldError]:
+def _problems(provider: Provider) -> list[FieldError]:
     errors: list[FieldError] = []
     for name, (low, high) in LIMITS.items():
-        value = values.get(name)
-        if isinstance(value, int) and not low <= value <= high:
+        value = getattr(provider, name)
+        if not low <= value <= high:
             errors.append(FieldError(name, f"must be between {low} and {high}, got {value}"))
-    zone = values.get("timezone")
-    if isinstance(zone, str):
-        try:
-            load_zone(zone)
-        except ValueError as exc:
-            errors.append(FieldError("timezone", str(exc)))
-    name = values.get("name")
-    if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+    try:
+        load_zone(provider.timezone)
+    except ValueError as exc:
+        errors.append(FieldError("timezone", str(exc)))
+    if provider.name is not None and len(provider.name) > MAX_NAME_LENGTH:
         errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters"))
     return errors
 
 
-def _build(
-    provider_id: UUID, values: dict[str, object], now: datetime, previous: Provider | None
-) -> Provider:
-    """A checked Provider from raw setting values; raises ValidationFailed naming every problem."""
-    errors = _check_settings(values)
-    weekly = previous.weekly if previous else None
-    raw_week = values.pop("weekly_schedule", None)
+def _checked(provider: Provider, raw_week: RawWeek | None) -> Provider:
+    """The provider with `raw_week` parsed in; ValidationFailed names every problem at once."""
+    errors = _problems(provider)
     if raw_week is not None:
         try:
-            weekly = parse_weekly_schedule(raw_week)  # type: ignore[arg-type]
+            provider = dataclasses.replace(provider, weekly=parse_weekly_schedule(raw_week))
         except ValidationFailed as exc:
             errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors)
-    assert weekly is not None
-    if previous is None:
-        return Provider(
-            id=provider_id,
-            weekly=weekly,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            **values,  # type: ignore[arg-type]
-        )
-    return dataclasses.replace(
-        previous, weekly=weekly, version=previous.version + 1, updated_at=now, **values
-    )
+    return provider
+
+
+def _given(new: T | None, old: T) -> T:
+    return old if new is None else new
 
 
 async def create_provider(cmd: CreateProvider, uow: UnitOfWork, now: datetime) -> Provider:
-    values = {
-        f.name: getattr(cmd, f.name) for f in dataclasses.fields(cmd) if f.name != "provider_id"
-    }
-    provider = _build(cmd.provider_id or uuid4(), values, now, previous=None)
+    provider = _checked(
+        Provider(
+            id=cmd.provider_id or uuid4(),
+            name=cmd.name,
+            timezone=cmd.timezone,
+            slot_minutes=cmd.slot_minutes,
+            weekly=CLOSED_WEEK,
+            buffer_before_minutes=cmd.buffer_before_minutes,
+            buffer_after_minutes=cmd.buffer_after_minutes,
+            min_notice_minutes=cmd.min_notice_minutes,
+            max_advance_days=cmd.max_advance_days,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        ),
+        cmd.weekly_schedule,
+    )
     async with uow:
         if await uow.providers.get(provider.id) is not None:
             raise Conflict(f"provider {provider.id} already exists")
@@ -96,58 +110,61 @@ async def list_providers(uow: UnitOfWork, limit: int, cursor: str | None) -> Pag
         return await uow.providers.list(limit, cursor)
 
 
-async def _save_changes(
-    provider_id: UUID, values: dict[str, object], uow: UnitOfWork, notifier: Notifier, now: datetime
+async def update_provider(
+    cmd: UpdateProvider, uow: UnitOfWork, notifier: Notifier, now: datetime
 ) -> Provider:
     async with uow:
         # Lock before reading, so concurrent changes apply one after the other, none lost.
-        await uow.lock_provider(provider_id)
-        previous = await uow.providers.get(provider_id)
-        if previous is None:
-            raise NotFound(f"provider {provider_id} not found")
-        provider = _build(provider_id, values, now, previous)
+        await uow.lock_provider(cmd.provider_id)
+        old = await uow.providers.get(cmd.provider_id)
+        if old is None:
+            raise NotFound(f"provider {cmd.provider_id} not found")
+        provider = _checked(
+            dataclasses.replace(
+                old,
+                name=_given(cmd.name, old.name),
+                timezone=_given(cmd.timezone, old.timezone),
+                slot_minutes=_given(cmd.slot_minutes, old.slot_minutes),
+                buffer_before_minutes=_given(cmd.buffer_before_minutes, old.buffer_before_minutes),
+                buffer_after_minutes=_given(cmd.buffer_after_minutes, old.buffer_after_minutes),
+                min_notice_minutes=_given(cmd.min_notice_minutes, old.min_notice_minutes),
+                max_advance_days=_given(cmd.max_advance_days, old.max_advance_days),
+                version=old.version + 1,
+                updated_at=now,
+            ),
+            cmd.weekly_schedule,
+        )
         await uow.providers.update(provider)
         uow.after_commit(lambda: notifier.provider_changed(provider.id, provider.version))
         await uow.commit()
     return provider
 
 
-async def update_provider(
-    cmd: UpdateProvider, uow: UnitOfWork, notifier: Notifier, now: datetime
-) -> Provider:
-    values = {
-        f.name: getattr(cmd, f.name)
-        for f in dataclasses.fields(cmd)
-        if f.name != "provider_id" and getattr(cmd, f.name) is not None
-    }
-    return await _save_changes(cmd.provider_id, values, uow, notifier, now)
-
-
 async def put_schedule(
     cmd: PutSchedule, uow: UnitOfWork, notifier: Notifier, now: datetime
 ) -> tuple[Provider, bool]:
     """Returns the provider and whether it was created."""
-    values: dict[str, object] = {
-        "timezone": cmd.timezone,
-        "weekly_schedule": cmd.weekly_schedule,
-    }
-    if cmd.slot_minutes is not None:
-        values["slot_minutes"] = cmd.slot_minutes
+    update = UpdateProvider(
+        provider_id=cmd.provider_id,
+        timezone=cmd.timezone,
+        weekly_schedule=cmd.weekly_schedule,
+        slot_minutes=cmd.slot_minutes,
+    )
     async with uow:
         exists = await uow.providers.get(cmd.provider_id) is not None
     if exists:
-        return await _save_changes(cmd.provider_id, values, uow, notifier, now), False
+        return await update_provider(update, uow, notifier, now), False
     create = CreateProvider(
         provider_id=cmd.provider_id,
         timezone=cmd.timezone,
         weekly_schedule=cmd.weekly_schedule,
-        slot_minutes=cmd.slot_minutes if cmd.slot_minutes is not None else 30,
+        slot_minutes=_given(cmd.slot_minutes, DEFAULT_SLOT_MINUTES),
     )
     try:
         return await create_provider(create, uow, now), True
     except Conflict:
         # Another upsert created it between our read and our insert: apply ours on top.
-        return await _save_changes(cmd.provider_id, values, uow, notifier, now), False
+        return await update_provider(update, uow, notifier, now), False
 
 
 async def put_override(cmd: PutOverride, uow: UnitOfWork, notifier: Notifier) -> ScheduleOverride:
