@@ -16,14 +16,16 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
-from api.auth import require_key
+from api.auth import current_client, require_key
 from api.availability import AvailabilityController
+from api.bookings import BookingController, BookingRequestController
 from api.context import AppContext
 from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
 from api.providers import ProviderController
 from infra.database import make_engine
-from infra.notifications import RedisNotifier
+from infra.notifications import CompletionListener, RedisNotifier
+from infra.queue import RedisWakeupQueue
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase
 
@@ -54,16 +56,21 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = SqlDatabase(make_engine(settings.database_url, settings.database_pool_size))
         client = redis or Redis.from_url(settings.redis_url)
+        completions = CompletionListener(client)
         app.state.context = AppContext(
             settings=settings,
             database=database,
             redis=client,
             notifier=RedisNotifier(client),
+            queue=RedisWakeupQueue(client, settings.booking_partitions),
+            completions=completions,
             **({"clock": clock} if clock else {}),
         )
+        await completions.start()
         try:
             yield
         finally:
+            await completions.stop()
             if redis is None:
                 await client.aclose()
             await database.dispose()
@@ -71,12 +78,20 @@ def create_app(
     v1 = Router(
         path="/v1",
         guards=[require_key],
-        route_handlers=[ProviderController, AvailabilityController],
+        route_handlers=[
+            ProviderController,
+            AvailabilityController,
+            BookingController,
+            BookingRequestController,
+        ],
         security=[{"bearer": []}],
     )
     return Litestar(
         route_handlers=[v1, HealthController, docs],
-        dependencies={"context": Provide(provide_context, sync_to_thread=False)},
+        dependencies={
+            "context": Provide(provide_context, sync_to_thread=False),
+            "client": Provide(current_client, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from infra.notifications import RedisNotifier
+from infra.notifications import CompletionListener, RedisNotifier
+from infra.queue import RedisWakeupQueue
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase, SqlUnitOfWork
 
@@ -19,6 +20,8 @@ class AppContext:
     database: SqlDatabase
     redis: Redis
     notifier: RedisNotifier
+    queue: RedisWakeupQueue
+    completions: CompletionListener
     # Tests pin the clock; everything else reads the real one.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -66,6 +66,21 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    run_worker(settings, queues)
+    return 0
+
+
+def cmd_scheduler(settings: Settings, _: argparse.Namespace) -> int:
+    from workers.main import run_scheduler
+
+    run_scheduler(settings)
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
@@ -88,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     api.add_argument("--workers", type=int, default=1)
     api.set_defaults(run=cmd_api)
+
+    worker = commands.add_parser("worker", help="decide booking requests (a Celery worker)")
+    worker.add_argument(
+        "--queues",
+        help="comma-separated queues (default: every booking partition, maintenance, webhooks)",
+    )
+    worker.set_defaults(run=cmd_worker)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="re-enqueue stuck requests every few seconds (Celery beat; run one)"
+    )
+    scheduler.set_defaults(run=cmd_scheduler)
 
     migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_cmd.set_defaults(run=cmd_migrate)

@@ -39,6 +39,10 @@ class Conflict(DomainError):
     pass
 
 
+class DuplicateKey(Conflict):
+    """An insert met a row with the same unique key (an Idempotency-Key raced another)."""
+
+
 class Forbidden(DomainError):
     pass
 

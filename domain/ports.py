@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -10,6 +10,7 @@ from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.availability import Span
+from domain.events import Event
 from domain.model import (
     ApiClient,
     Booking,
@@ -33,6 +34,7 @@ class Page(Generic[T]):
 
 class ProviderRepository(Protocol):
     async def get(self, provider_id: UUID) -> Provider | None: ...
+    async def get_many(self, provider_ids: Iterable[UUID]) -> dict[UUID, Provider]: ...
     async def add(self, provider: Provider) -> None: ...
     async def update(self, provider: Provider) -> None: ...
     async def list(self, limit: int, cursor: str | None) -> Page[Provider]: ...
@@ -102,14 +104,8 @@ class ApiClientRepository(Protocol):
 
 
 class EventRepository(Protocol):
-    async def add(
-        self,
-        event_type: str,
-        request_id: UUID | None,
-        booking_id: UUID | None,
-        payload: dict[str, object],
-        created_at: datetime,
-    ) -> str: ...
+    async def add(self, event: Event, created_at: datetime) -> str:
+        """Record `event` in the outbox; returns its id."""
 
 
 class UnitOfWork(Protocol):
@@ -148,6 +144,9 @@ class WakeupQueue(Protocol):
     """Wakes the worker that owns a provider's partition."""
 
     async def wake(self, provider_id: UUID, request_id: UUID) -> None: ...
+    async def wake_if_quiet(
+        self, provider_id: UUID, request_id: UUID, quiet_seconds: int
+    ) -> bool: ...
 
 
 class Notifier(Protocol):

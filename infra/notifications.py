@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
 from uuid import UUID
 
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 REQUESTS_DONE_CHANNEL = "booking:requests:done"
 
@@ -36,3 +41,72 @@ class RedisNotifier:
     async def requests_completed(self, request_ids: Sequence[UUID]) -> None:
         if request_ids:
             await self._redis.publish(REQUESTS_DONE_CHANNEL, ",".join(map(str, request_ids)))
+
+
+class CompletionListener:
+    """One subscription per process to the completion channel, waking local waiters by id.
+
+    Long-polls register before they read the request's status, so a completion published
+    between that read and the wait is not missed.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="completion-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def waiting(self, request_id: UUID) -> AsyncIterator[asyncio.Event]:
+        key = str(request_id)
+        event = asyncio.Event()
+        self._waiters.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[key]
+
+    def _wake(self, keys: list[str]) -> None:
+        for key in keys:
+            for event in self._waiters.get(key, ()):
+                event.set()
+
+    def _wake_everyone(self) -> None:
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(REQUESTS_DONE_CHANNEL)
+                # Whatever completed while we were not subscribed: let waiters look again.
+                self._wake_everyone()
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is not None and message["type"] == "message":
+                        data = message["data"]
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        self._wake(text.split(","))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("completion listener lost Redis; resubscribing", exc_info=True)
+                self._wake_everyone()
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,78 @@
+"""Whether a start time may be booked: the checks that need no other booking."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import NoReturn
+from zoneinfo import ZoneInfo
+
+from domain.availability import Rules, Slot, bound_to_instant, expand_hours, local_today
+from domain.errors import BookingRejected
+from domain.schedule import Interval
+
+
+def resolve_start(start: datetime, zone: ZoneInfo) -> datetime:
+    """An aware instant for `start`; a naive one is read as wall-clock time in `zone`."""
+    if start.tzinfo is not None:
+        return start
+    instant = start.replace(tzinfo=zone, fold=0)
+    if instant.astimezone(zone).replace(tzinfo=None) != start:
+        raise BookingRejected(
+            "not_on_slot_boundary",
+            f"{start.isoformat()} does not exist in {zone.key}: the clocks skip it",
+        )
+    return instant
+
+
+def check_start(
+    rules: Rules,
+    intervals: tuple[Interval, ...],
+    start: datetime,
+    accepted_at: datetime,
+    now: datetime,
+) -> Slot:
+    """The slot starting at `start`, or BookingRejected with the API's rejection code.
+
+    Notice and horizon count from `accepted_at` (a request that was in time stays in time
+    while it waits in the queue); "in the past" counts from `now`.
+    """
+    zone = rules.zone
+    if start < now:
+        raise BookingRejected("in_past", f"{start.isoformat()} is in the past")
+    if start < accepted_at + timedelta(minutes=rules.min_notice_minutes):
+        raise BookingRejected(
+            "too_soon",
+            f"bookings need {rules.min_notice_minutes} minutes of notice",
+        )
+    day = start.astimezone(zone).date()
+    if (day - local_today(accepted_at, zone)).days > rules.max_advance_days:
+        raise BookingRejected(
+            "too_far_ahead",
+            f"bookings open at most {rules.max_advance_days} days ahead",
+        )
+    for slot in expand_hours(day, intervals, zone, rules.slot_minutes):
+        if slot.start == start:
+            return slot
+    midnight = datetime.combine(day, datetime.min.time())
+    for interval in intervals:
+        opens = bound_to_instant(midnight + timedelta(minutes=interval.start), zone)
+        closes = bound_to_instant(midnight + timedelta(minutes=interval.end), zone)
+        if opens <= start < closes:
+            return _not_on_grid(rules, start, closes)
+    raise BookingRejected(
+        "outside_hours", f"{start.astimezone(zone).isoformat()} is outside the provider's hours"
+    )
+
+
+def _not_on_grid(rules: Rules, start: datetime, closes: datetime) -> NoReturn:
+    if start + timedelta(minutes=rules.slot_minutes) > closes:
+        raise BookingRejected(
+            "outside_hours",
+            f"a {rules.slot_minutes}-minute slot at {start.astimezone(rules.zone).isoformat()} "
+            "would end after the provider's hours",
+        )
+    raise BookingRejected(
+        "not_on_slot_boundary",
+        f"{start.astimezone(rules.zone).isoformat()} is not on the provider's "
+        f"{rules.slot_minutes}-minute slot grid",
+    )

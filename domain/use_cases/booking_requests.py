@@ -1,0 +1,329 @@
+"""Accepting booking, reschedule and cancel requests, and reading them back.
+
+Accepting records the request (pending) and commits before anything is enqueued; the worker
+that owns the provider's partition decides it later. Only checks that need no other booking
+are made here, so they can fail fast with a 422.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import partial
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from domain.booking_rules import check_start, resolve_start
+from domain.errors import Conflict, DuplicateKey, NotFound
+from domain.model import (
+    ApiClient,
+    Booking,
+    BookingRequest,
+    Provider,
+    RequestKind,
+    RequestStatus,
+)
+from domain.ports import BookingFilter, Notifier, Page, UnitOfWork, WakeupQueue
+from domain.schedule import Interval, intervals_for
+
+
+@dataclass(frozen=True, slots=True)
+class NewBooking:
+    provider_id: UUID
+    start: datetime  # naive: wall-clock time in `zone`, or the provider's zone
+    zone: ZoneInfo | None = None
+    customer_id: str | None = None
+    callback_url: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReschedule:
+    booking_id: UUID
+    start: datetime
+    zone: ZoneInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCancel:
+    booking_id: UUID
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    request: BookingRequest
+    created: bool  # False when an Idempotency-Key replay returned the original
+    zone: str  # the provider's zone, for showing times when the client named none
+
+
+def fingerprint(kind: RequestKind, **fields: object) -> str:
+    """What makes two requests "the same body" for Idempotency-Key, whatever their spelling."""
+    canonical = json.dumps(
+        {"kind": kind.value, **fields}, sort_keys=True, default=str, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _day_intervals(uow: UnitOfWork, provider: Provider, day: date) -> tuple[Interval, ...]:
+    overrides = await uow.overrides.between(provider.id, day, day)
+    return intervals_for(day, provider.weekly, overrides)
+
+
+async def _checked_start(
+    uow: UnitOfWork, provider_id: UUID, start: datetime, zone: ZoneInfo | None, now: datetime
+) -> tuple[datetime, str]:
+    """`start` as an instant after every check that needs no other booking, and the zone."""
+    provider = await uow.providers.get(provider_id)
+    if provider is None:
+        raise NotFound(f"provider {provider_id} not found")
+    rules = provider.rules
+    instant = resolve_start(start, zone or rules.zone)
+    day = instant.astimezone(rules.zone).date()
+    check_start(rules, await _day_intervals(uow, provider, day), instant, now, now)
+    return instant, provider.timezone
+
+
+async def _own_booking(uow: UnitOfWork, client: ApiClient, booking_id: UUID) -> Booking:
+    booking = await uow.bookings.get(booking_id)
+    if booking is None or not (client.is_admin or booking.client_id == client.id):
+        raise NotFound(f"booking {booking_id} not found")
+    return booking
+
+
+# Builds the checked request and names the zone its times are shown in.
+Build = Callable[[UnitOfWork], Awaitable[tuple[BookingRequest, str]]]
+
+
+async def _accept(
+    build: Build,
+    client: ApiClient,
+    key: str | None,
+    print_: str,
+    uow: UnitOfWork,
+    queue: WakeupQueue,
+) -> Accepted:
+    """Record the request and wake its worker after commit; replay the original for a known key."""
+    for _ in range(2):
+        async with uow:
+            if key is not None:
+                existing = await uow.requests.by_idempotency_key(client.id, key)
+                if existing is not None:
+                    if existing.fingerprint != print_:
+                        raise Conflict(
+                            "this Idempotency-Key was already used with a different request body"
+                        )
+                    provider = await uow.providers.get(existing.provider_id)
+                    zone = provider.timezone if provider else "UTC"
+                    return Accepted(existing, created=False, zone=zone)
+            built, zone = await build(uow)
+            try:
+                request = await uow.requests.add(built)
+            except DuplicateKey:
+                continue  # a concurrent request with the same key committed first: replay it
+            uow.after_commit(partial(queue.wake, request.provider_id, request.id))
+            await uow.commit()
+            return Accepted(request, created=True, zone=zone)
+    raise Conflict(
+        "a request with this Idempotency-Key is being accepted; retry"
+    )  # pragma: no cover
+
+
+def _pending(
+    client: ApiClient,
+    kind: RequestKind,
+    provider_id: UUID,
+    now: datetime,
+    key: str | None,
+    print_: str,
+    **fields: Any,
+) -> BookingRequest:
+    return BookingRequest(
+        id=uuid4(),
+        seq=0,
+        client_id=client.id,
+        kind=kind,
+        provider_id=provider_id,
+        status=RequestStatus.PENDING,
+        created_at=now,
+        idempotency_key=key,
+        fingerprint=print_,
+        **fields,
+    )
+
+
+def _zone_name(start: datetime, zone: ZoneInfo | None) -> str | None:
+    # Only a start without an offset is read in the request's zone.
+    return zone.key if zone is not None and start.tzinfo is None else None
+
+
+async def request_booking(
+    new: NewBooking,
+    client: ApiClient,
+    key: str | None,
+    uow: UnitOfWork,
+    queue: WakeupQueue,
+    now: datetime,
+) -> Accepted:
+    print_ = fingerprint(
+        RequestKind.BOOK,
+        provider_id=new.provider_id,
+        start=new.start.isoformat(),
+        zone=_zone_name(new.start, new.zone),
+        customer_id=new.customer_id,
+        callback_url=new.callback_url,
+        metadata=new.metadata or {},
+    )
+
+    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
+        start, zone = await _checked_start(uow, new.provider_id, new.start, new.zone, now)
+        return _pending(
+            client,
+            RequestKind.BOOK,
+            new.provider_id,
+            now,
+            key,
+            print_,
+            booking_id=None,
+            start=start,
+            customer_id=new.customer_id,
+            metadata=new.metadata or {},
+            callback_url=new.callback_url,
+        ), zone
+
+    return await _accept(build, client, key, print_, uow, queue)
+
+
+async def request_reschedule(
+    new: NewReschedule,
+    client: ApiClient,
+    key: str | None,
+    uow: UnitOfWork,
+    queue: WakeupQueue,
+    now: datetime,
+) -> Accepted:
+    print_ = fingerprint(
+        RequestKind.RESCHEDULE,
+        booking_id=new.booking_id,
+        start=new.start.isoformat(),
+        zone=_zone_name(new.start, new.zone),
+    )
+
+    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
+        booking = await _own_booking(uow, client, new.booking_id)
+        start, zone = await _checked_start(uow, booking.provider_id, new.start, new.zone, now)
+        return _pending(
+            client,
+            RequestKind.RESCHEDULE,
+            booking.provider_id,
+            now,
+            key,
+            print_,
+            booking_id=booking.id,
+            start=start,
+        ), zone
+
+    return await _accept(build, client, key, print_, uow, queue)
+
+
+async def request_cancel(
+    new: NewCancel,
+    client: ApiClient,
+    key: str | None,
+    uow: UnitOfWork,
+    queue: WakeupQueue,
+    now: datetime,
+) -> Accepted:
+    print_ = fingerprint(RequestKind.CANCEL, booking_id=new.booking_id, reason=new.reason)
+
+    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
+        booking = await _own_booking(uow, client, new.booking_id)
+        return _pending(
+            client,
+            RequestKind.CANCEL,
+            booking.provider_id,
+            now,
+            key,
+            print_,
+            booking_id=booking.id,
+            start=None,
+            reason=new.reason,
+        ), "UTC"  # a cancel names no time
+
+    return await _accept(build, client, key, print_, uow, queue)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    request: BookingRequest
+    booking: Booking | None  # once the request succeeded
+    zone: str  # the provider's zone, for showing times when the client named none
+
+
+@dataclass(frozen=True, slots=True)
+class BookingView:
+    booking: Booking
+    zone: str
+
+
+async def _reveal(notifier: Notifier, providers: Iterable[Provider]) -> None:
+    """Before a client sees a decided booking, move the provider's availability cache on.
+
+    The worker does this right after its commit, but a client polling PostgreSQL may see the
+    commit first. Raising the version here means no client is offered a slot whose booking
+    it has already seen succeed.
+    """
+    for provider in providers:
+        await notifier.provider_changed(provider.id, provider.version)
+
+
+async def view_request(
+    request_id: UUID, client: ApiClient, uow: UnitOfWork, notifier: Notifier
+) -> RequestView:
+    async with uow:
+        request = await uow.requests.get(request_id)
+        if request is None or not (client.is_admin or request.client_id == client.id):
+            raise NotFound(f"booking request {request_id} not found")
+        succeeded = request.status is RequestStatus.SUCCEEDED
+        booking = (
+            await uow.bookings.get(request.booking_id) if succeeded and request.booking_id else None
+        )
+        provider = await uow.providers.get(request.provider_id)
+    if succeeded and provider is not None:
+        await _reveal(notifier, [provider])
+    return RequestView(request, booking, provider.timezone if provider else "UTC")
+
+
+async def view_booking(
+    booking_id: UUID, client: ApiClient, uow: UnitOfWork, notifier: Notifier
+) -> BookingView:
+    async with uow:
+        booking = await _own_booking(uow, client, booking_id)
+        provider = await uow.providers.get(booking.provider_id)
+    assert provider is not None  # bookings keep their provider (foreign key)
+    await _reveal(notifier, [provider])
+    return BookingView(booking, provider.timezone)
+
+
+async def list_bookings(
+    where: BookingFilter,
+    client: ApiClient,
+    uow: UnitOfWork,
+    notifier: Notifier,
+    limit: int,
+    cursor: str | None,
+) -> Page[BookingView]:
+    if not client.is_admin:
+        where = dataclasses.replace(where, client_id=client.id)
+    async with uow:
+        page = await uow.bookings.list(where, limit, cursor)
+        providers = await uow.providers.get_many({b.provider_id for b in page.items})
+    await _reveal(notifier, providers.values())
+    return Page(
+        [BookingView(b, providers[b.provider_id].timezone) for b in page.items], page.next_cursor
+    )

@@ -1,0 +1,88 @@
+"""The Celery producer: wake-ups pushed straight onto a partition's Redis list.
+
+The API runs on asyncio and sends thousands of wake-ups a second. Celery's own producer is
+blocking and routes through exchange bindings that a Redis flush deletes; a wake-up needs
+neither. So the message is built here in Celery's task protocol (version 2, JSON, as the
+kombu Redis transport stores it) and pushed with one LPUSH onto the list the worker reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import uuid
+from typing import Any
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from domain.partitions import queue_for
+
+PROCESS_TASK = "bookings.process"
+_ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
+
+
+def task_message(task: str, args: list[Any], queue: str) -> bytes:
+    """One Celery protocol-2 message, as kombu's Redis transport keeps it in a list."""
+    task_id = str(uuid.uuid4())
+    body = json.dumps(
+        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    )
+    return json.dumps(
+        {
+            "body": base64.b64encode(body.encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {
+                "lang": "py",
+                "task": task,
+                "id": task_id,
+                "shadow": None,
+                "eta": None,
+                "expires": None,
+                "group": None,
+                "group_index": None,
+                "retries": 0,
+                "timelimit": [None, None],
+                "root_id": task_id,
+                "parent_id": None,
+                "argsrepr": repr(args),
+                "kwargsrepr": "{}",
+                "origin": _ORIGIN,
+                "ignore_result": True,
+            },
+            "properties": {
+                "correlation_id": task_id,
+                "reply_to": "",
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    ).encode()
+
+
+def _quiet_key(provider_id: UUID) -> str:
+    return f"booking:rewoken:{provider_id}"
+
+
+class RedisWakeupQueue:
+    def __init__(self, redis: Redis, partitions: int) -> None:
+        self._redis = redis
+        self._partitions = partitions
+
+    async def wake(self, provider_id: UUID, request_id: UUID) -> None:
+        queue = queue_for(provider_id, self._partitions)
+        message = task_message(PROCESS_TASK, [str(provider_id), str(request_id)], queue)
+        await self._redis.lpush(queue, message)
+
+    async def wake_if_quiet(self, provider_id: UUID, request_id: UUID, quiet_seconds: int) -> bool:
+        """Wake the provider's worker unless this was done in the last `quiet_seconds`."""
+        if await self._redis.set(_quiet_key(provider_id), b"1", nx=True, ex=quiet_seconds):
+            await self.wake(provider_id, request_id)
+            return True
+        return False

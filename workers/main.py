@@ -1,0 +1,56 @@
+"""Assembles the worker and scheduler processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+from celery import Celery
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from infra.settings import Settings
+from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery, partition_queues
+from workers.runtime import close_runtime
+from workers.tasks import register_tasks
+
+
+def build_app(settings: Settings) -> Celery:
+    app = create_celery(settings)
+    register_tasks(app, settings)
+    return app
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close(**_: object) -> None:
+    close_runtime()
+
+
+def default_queues(settings: Settings) -> list[str]:
+    return [*partition_queues(settings), MAINTENANCE_QUEUE, WEBHOOKS_QUEUE]
+
+
+def run_worker(settings: Settings, queues: list[str] | None) -> None:
+    """One process deciding one request at a time, so a partition is never decided twice over."""
+    app = build_app(settings)
+    name = f"booking-{os.getpid()}@{socket.gethostname()}"
+    app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            f"--queues={','.join(queues or default_queues(settings))}",
+            f"--hostname={name}",
+            f"--loglevel={settings.log_level}",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+def run_scheduler(settings: Settings) -> None:
+    app = build_app(settings)
+    schedule = Path(tempfile.gettempdir()) / f"booking-beat-{os.getpid()}"
+    app.start(["beat", f"--schedule={schedule}", f"--loglevel={settings.log_level}"])

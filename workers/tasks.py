@@ -1,0 +1,36 @@
+"""Thin tasks: take ids, call a use case."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from celery import Celery
+
+from domain.use_cases.processing import ProcessingLimits, process_provider, wake_stuck
+from infra.settings import Settings
+from workers.runtime import runtime, utc_now
+
+
+def register_tasks(app: Celery, settings: Settings) -> None:
+    limits = ProcessingLimits(max_attempts=settings.max_attempts)
+
+    @app.task(name="bookings.process", acks_late=True, ignore_result=True)
+    def process(provider_id: str, request_id: str) -> None:
+        rt = runtime(settings)
+        rt.run(
+            process_provider(
+                UUID(provider_id),
+                UUID(request_id),
+                rt.database.unit_of_work,
+                rt.notifier,
+                utc_now,
+                limits,
+            )
+        )
+
+    @app.task(name="bookings.sweep", acks_late=True, ignore_result=True)
+    def sweep() -> None:
+        rt = runtime(settings)
+        older_than = utc_now() - timedelta(seconds=settings.pending_after_seconds)
+        rt.run(wake_stuck(rt.database.unit_of_work, rt.queue, older_than, quiet_seconds=10))
