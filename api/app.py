@@ -23,6 +23,7 @@ from api.context import AppContext
 from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
 from api.providers import ProviderController
+from infra.availability_cache import RedisAvailabilityCache
 from infra.database import make_engine
 from infra.notifications import CompletionListener, RedisNotifier
 from infra.queue import RedisWakeupQueue
@@ -64,6 +65,7 @@ def create_app(
             notifier=RedisNotifier(client),
             queue=RedisWakeupQueue(client, settings.booking_partitions),
             completions=completions,
+            availability_cache=RedisAvailabilityCache(client),
             **({"clock": clock} if clock else {}),
         )
         await completions.start()

@@ -7,15 +7,20 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from api.common import TimezoneHeader, day_query, parse_day, parse_id, parse_zone_header
 from api.context import AppContext
 from api.errors import READ_PROBLEMS
 from domain.errors import FieldError, ValidationFailed
-from domain.use_cases.availability import AvailabilityQuery, find_availability
+from domain.use_cases.availability import (
+    AvailabilityAnswer,
+    AvailabilityQuery,
+    cached_availability,
+)
 
 
 class SlotBody(msgspec.Struct):
@@ -46,29 +51,10 @@ def requested_days(day: str | None, first: str | None, last: str | None) -> tupl
     return parse_day(first, "from"), parse_day(last, "to")
 
 
-class AvailabilityController(Controller):
-    path = "/providers/{provider_id:str}/availability"
-    tags = ["availability"]
-
-    @get("/", responses=READ_PROBLEMS)
-    async def availability(
-        self,
-        provider_id: FromPath[str],
-        context: NamedDependency[AppContext],
-        timezone: TimezoneHeader = None,
-        date_: Annotated[str | None, day_query("date")] = None,
-        from_: Annotated[str | None, day_query("from")] = None,
-        to: Annotated[str | None, day_query("to")] = None,
-    ) -> AvailabilityBody:
-        """Bookable slots on one date, or from `from` to `to` inclusive (at most 62 days)."""
-        ident = parse_id(provider_id, "provider")
-        zone = parse_zone_header(timezone)
-        first, last = requested_days(date_, from_, to)
-        answer = await find_availability(
-            AvailabilityQuery(ident, first, last, zone), context.uow(), context.clock()
-        )
-        shown = answer.zone
-        return AvailabilityBody(
+def render(answer: AvailabilityAnswer) -> bytes:
+    shown = answer.zone
+    return msgspec.json.encode(
+        AvailabilityBody(
             provider_id=answer.provider.id,
             timezone=shown.key,
             slot_minutes=answer.provider.slot_minutes,
@@ -77,3 +63,37 @@ class AvailabilityController(Controller):
                 for s in answer.availability.slots
             ],
         )
+    )
+
+
+class AvailabilityController(Controller):
+    path = "/providers/{provider_id:str}/availability"
+    tags = ["availability"]
+
+    @get(
+        "/",
+        responses={
+            **READ_PROBLEMS,
+            # The body is rendered once and cached as bytes; this documents its shape.
+            200: ResponseSpec(AvailabilityBody, description="Bookable slots, in order"),
+        },
+    )
+    async def availability(
+        self,
+        provider_id: FromPath[str],
+        context: NamedDependency[AppContext],
+        timezone: TimezoneHeader = None,
+        date_: Annotated[str | None, day_query("date")] = None,
+        from_: Annotated[str | None, day_query("from")] = None,
+        to: Annotated[str | None, day_query("to")] = None,
+    ) -> Response[bytes]:
+        """Bookable slots on one date, or from `from` to `to` inclusive (at most 62 days)."""
+        query = AvailabilityQuery(
+            parse_id(provider_id, "provider"),
+            *requested_days(date_, from_, to),
+            zone=parse_zone_header(timezone),
+        )
+        body, _ = await cached_availability(
+            query, context.uow(), context.availability_cache, render, context.clock()
+        )
+        return Response(content=body, media_type=MediaType.JSON)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from infra.availability_cache import RedisAvailabilityCache
 from infra.notifications import CompletionListener, RedisNotifier
 from infra.queue import RedisWakeupQueue
 from infra.settings import Settings
@@ -22,6 +23,7 @@ class AppContext:
     notifier: RedisNotifier
     queue: RedisWakeupQueue
     completions: CompletionListener
+    availability_cache: RedisAvailabilityCache
     # Tests pin the clock; everything else reads the real one.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Mapping
 
 from domain.model import Role
 from infra.database import migrate
@@ -33,6 +38,21 @@ def start_embedded_redis(port: int) -> tuple[str, threading.Thread]:
     return f"redis://127.0.0.1:{actual}/0", thread
 
 
+def _die_with_parent() -> None:
+    """Linux: a child started with this gets SIGTERM when `booking dev` goes away."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _spawn(command: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", command],
+        env=dict(env),
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal, no locks involved
+    )
+
+
 def run_dev(settings: Settings, host: str, port: int) -> int:
     from cli.main import _issue_key
     from cli.serve import serve_api
@@ -56,6 +76,7 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
             [
                 "",
                 f"  booking dev: API on http://{host}:{port}  (docs: http://{host}:{port}/docs)",
+                "  with one worker and the scheduler; Ctrl-C stops everything",
                 f"  database: {where}",
                 f"  redis:    {settings.redis_url}{' (embedded)' if embedded_redis else ''}",
                 f"  admin key:  {admin.key}",
@@ -66,5 +87,15 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
         ),
         flush=True,
     )
-    serve_api(host, port, 1, settings.log_level)
+    children = [_spawn("worker", os.environ), _spawn("scheduler", os.environ)]
+    try:
+        serve_api(host, port, 1, settings.log_level)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from infra.settings import Settings
 
@@ -21,7 +21,8 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery("booking", broker=settings.redis_url, set_as_current=False)
     queues = [*partition_queues(settings), MAINTENANCE_QUEUE, WEBHOOKS_QUEUE]
     app.conf.update(
-        task_queues=[Queue(name) for name in queues],
+        # Each queue is its own direct exchange and key, so a message reaches one queue only.
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in queues],
         task_default_queue=MAINTENANCE_QUEUE,
         # A task is acked only once it returned: a worker that dies mid-task leaves the
         # message to be redelivered (the request itself is safe in PostgreSQL anyway).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -32,9 +33,17 @@ def default_queues(settings: Settings) -> list[str]:
     return [*partition_queues(settings), MAINTENANCE_QUEUE, WEBHOOKS_QUEUE]
 
 
+def _quiet_task_logs(settings: Settings) -> None:
+    # Celery logs every task received and finished at INFO: thousands of lines a second.
+    if settings.log_level != "DEBUG":
+        for name in ("celery.app.trace", "celery.worker.strategy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run_worker(settings: Settings, queues: list[str] | None) -> None:
     """One process deciding one request at a time, so a partition is never decided twice over."""
     app = build_app(settings)
+    _quiet_task_logs(settings)
     name = f"booking-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
         [

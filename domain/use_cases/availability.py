@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -69,3 +71,51 @@ async def find_availability(
         zone=zone,
         availability=free_slots(rules, overrides, blocked, window, now),
     )
+
+
+class AvailabilityCache(Protocol):
+    """Rendered answers, keyed by the provider's version counter."""
+
+    async def version(self, provider_id: UUID) -> int | None: ...
+    async def adopt_version(self, provider_id: UUID, version: int) -> None:
+        """Set the counter if it is unset (after a restart or a flush of the cache)."""
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def put(self, key: str, value: bytes, ttl: timedelta) -> None: ...
+
+
+def cache_key(query: AvailabilityQuery, version: int) -> str:
+    zone = query.zone.key if query.zone else "-"
+    return f"{query.provider_id}:{version}:{zone}:{query.first}:{query.last}"
+
+
+async def cached_availability(
+    query: AvailabilityQuery,
+    uow: UnitOfWork,
+    cache: AvailabilityCache,
+    render: Callable[[AvailabilityAnswer], bytes],
+    now: datetime,
+) -> tuple[bytes, bool]:
+    """The rendered answer and whether it came from the cache.
+
+    Every commit that changes a provider's bookings or hours raises its version after the
+    commit. A reader that computed from older data stores its answer under the older
+    version, which nobody reads again, so the cache never serves a slot taken before the
+    version moved. An answer is kept only until `valid_until`, the first moment it would
+    change by the clock alone, so a cached answer is exact, not merely recent.
+    """
+    check_range(query.first, query.last)
+    version = await cache.version(query.provider_id)
+    if version is not None:
+        hit = await cache.get(cache_key(query, version))
+        if hit is not None:
+            return hit, True
+    answer = await find_availability(query, uow, now)
+    if version is None:
+        version = answer.provider.version
+        await cache.adopt_version(query.provider_id, version)
+    body = render(answer)
+    ttl = answer.availability.valid_until - now
+    if ttl > timedelta(0):
+        await cache.put(cache_key(query, version), body, ttl)
+    return body, False
