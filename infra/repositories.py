@@ -506,28 +506,22 @@ class SqlBookingRequestRepository:
 
     async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
         """(provider, newest pending request) for providers with a request pending too long."""
-        rows = await self._session.execute(
-            select(BookingRequestRow.provider_id, func.max(BookingRequestRow.seq).label("seq"))
+        newest = (
+            select(func.max(BookingRequestRow.seq).label("seq"))
             .where(
                 BookingRequestRow.status == RequestStatus.PENDING.value,
                 BookingRequestRow.created_at < older_than,
             )
             .group_by(BookingRequestRow.provider_id)
             .limit(limit)
+            .subquery()
         )
-        found = [(row.provider_id, row.seq) for row in rows]
-        if not found:
-            return []
-        ids = dict(
-            (
-                await self._session.execute(
-                    select(BookingRequestRow.seq, BookingRequestRow.id).where(
-                        BookingRequestRow.seq.in_([seq for _, seq in found])
-                    )
-                )
-            ).tuples()
+        rows = await self._session.execute(
+            select(BookingRequestRow.provider_id, BookingRequestRow.id).join(
+                newest, BookingRequestRow.seq == newest.c.seq
+            )
         )
-        return [(provider_id, ids[seq]) for provider_id, seq in found]
+        return [(row.provider_id, row.id) for row in rows]
 
 
 class SqlApiClientRepository:

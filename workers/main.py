@@ -49,6 +49,7 @@ def run_worker(settings: Settings, queues: list[str] | None) -> None:
         [
             "worker",
             "--pool=solo",
+            "--concurrency=1",
             f"--queues={','.join(queues or default_queues(settings))}",
             f"--hostname={name}",
             f"--loglevel={settings.log_level}",
