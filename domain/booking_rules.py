@@ -6,7 +6,14 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from domain.availability import Rules, Slot, bound_to_instant, expand_hours, local_today
+from domain.availability import (
+    Rules,
+    Slot,
+    bound_to_instant,
+    expand_hours,
+    local_today,
+    wall_to_instant,
+)
 from domain.errors import BookingRejected
 from domain.schedule import Interval
 
@@ -15,8 +22,8 @@ def resolve_start(start: datetime, zone: ZoneInfo) -> datetime:
     """An aware instant for `start`; a naive one is read as wall-clock time in `zone`."""
     if start.tzinfo is not None:
         return start
-    instant = start.replace(tzinfo=zone, fold=0)
-    if instant.astimezone(zone).replace(tzinfo=None) != start:
+    instant = wall_to_instant(start, zone)
+    if instant is None:
         raise BookingRejected(
             "not_on_slot_boundary",
             f"{start.isoformat()} does not exist in {zone.key}: the clocks skip it",

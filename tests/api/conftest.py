@@ -6,13 +6,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
+import redis as sync_redis
+from sqlalchemy.engine import make_url
 from fakeredis import FakeAsyncRedis
 from litestar.testing import TestClient
 from redis.asyncio import Redis
 
 from domain.model import Role
+from domain.use_cases.processing import process_provider
 from infra.settings import Settings
 from tests.conftest import TestDatabase, issue_key, redis_server_url
 
@@ -50,10 +54,26 @@ class Api:
     def delete(self, path: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.delete(path, headers=headers if headers is not None else self.admin)
 
+    def decide(self, provider_id: str, request_id: str) -> None:
+        """What a worker does when woken, run in the app's own loop with its own clients."""
+        context = self.client.app.state.context
+
+        async def process() -> None:
+            await process_provider(
+                UUID(provider_id),
+                UUID(request_id),
+                context.database.unit_of_work,
+                context.notifier,
+                lambda: NOW,
+            )
+
+        self.client.blocking_portal.call(process)
+
 
 # The API tests run at a fixed moment, so the dates they name stay in the future and inside
 # the default horizon whenever the suite runs.
 NOW = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
+API_REDIS_DB = 10
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -72,7 +92,9 @@ def api(database: TestDatabase) -> Iterator[Api]:
     from api.app import create_app
 
     if database.backend == "postgresql":
-        redis_url = redis_server_url()
+        # A Redis database of the API tests' own, emptied before and after them.
+        redis_url = str(make_url(redis_server_url()).set(database=str(API_REDIS_DB)))
+        sync_redis.Redis.from_url(redis_url).flushdb()
         redis: Redis = Redis.from_url(redis_url)
     else:
         redis_url = "redis://embedded-fake/0"
@@ -83,3 +105,5 @@ def api(database: TestDatabase) -> Iterator[Api]:
     other = issue_key(database.url, Role.CLIENT, "other client")
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, bearer(admin.key), bearer(user.key), bearer(other.key), database)
+    if database.backend == "postgresql":
+        sync_redis.Redis.from_url(redis_url).flushdb()
