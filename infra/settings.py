@@ -62,7 +62,7 @@ class Settings:
     webhook_allow_private_targets: bool = False
     webhook_retry_delays: tuple[int, ...] = DEFAULT_RETRY_DELAYS
     max_body_bytes: int = 64 * 1024
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     pending_after_seconds: float = 3.0
     max_attempts: int = 3
     sweep_interval_seconds: float = 2.0
@@ -108,7 +108,7 @@ class Settings:
             if delays
             else DEFAULT_RETRY_DELAYS,
             max_body_bytes=_int(env.get("MAX_BODY_BYTES", "65536"), "MAX_BODY_BYTES", 1024),
-            database_pool_size=_int(env.get("DATABASE_POOL_SIZE", "10"), "DATABASE_POOL_SIZE", 1),
+            database_pool_size=_int(env.get("DATABASE_POOL_SIZE", "20"), "DATABASE_POOL_SIZE", 1),
             pending_after_seconds=float(env.get("PENDING_AFTER_SECONDS", "3")),
             max_attempts=_int(env.get("MAX_ATTEMPTS", "3"), "MAX_ATTEMPTS", 1),
             sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "2")),

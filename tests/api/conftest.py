@@ -10,10 +10,10 @@ from uuid import UUID
 
 import pytest
 import redis as sync_redis
-from sqlalchemy.engine import make_url
 from fakeredis import FakeAsyncRedis
 from litestar.testing import TestClient
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 
 from domain.model import Role
 from domain.use_cases.processing import process_provider

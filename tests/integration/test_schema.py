@@ -159,3 +159,34 @@ def test_postgres_refuses_overlapping_confirmed_bookings(tmp_path: Path) -> None
     finally:
         engine.dispose()
         drop_postgres_database(database)
+
+
+def test_concurrent_migrations_of_one_database_all_succeed() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+
+    from tests.conftest import _libpq
+
+    server = postgres_server_url()
+    name = f"booking_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(server, "postgres"), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    database = TestDatabase(make_url_with(server, name), "postgresql")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            for result in [pool.submit(migrate, database.url) for _ in range(4)]:
+                result.result(timeout=60)  # re-raises a failed (or, unlocked, a hung) one
+        engine = make_sync_engine(database.url)
+        try:
+            assert set(inspect(engine).get_table_names()) >= TABLES
+        finally:
+            engine.dispose()
+    finally:
+        drop_postgres_database(database)
+
+
+def make_url_with(server: str, name: str) -> str:
+    from tests.conftest import with_database
+
+    return with_database(server, name)
