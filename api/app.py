@@ -26,6 +26,7 @@ from api.providers import ProviderController
 from infra.availability_cache import RedisAvailabilityCache
 from infra.database import make_engine
 from infra.notifications import CompletionListener, RedisNotifier
+from infra.provider_catalog import CachedProviderCatalog
 from infra.queue import RedisWakeupQueue
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase
@@ -58,6 +59,7 @@ def create_app(
         database = SqlDatabase(make_engine(settings.database_url, settings.database_pool_size))
         client = redis or Redis.from_url(settings.redis_url)
         completions = CompletionListener(client)
+        availability_cache = RedisAvailabilityCache(client)
         app.state.context = AppContext(
             settings=settings,
             database=database,
@@ -65,7 +67,8 @@ def create_app(
             notifier=RedisNotifier(client),
             queue=RedisWakeupQueue(client, settings.booking_partitions),
             completions=completions,
-            availability_cache=RedisAvailabilityCache(client),
+            availability_cache=availability_cache,
+            catalog=CachedProviderCatalog(database, availability_cache),
             **({"clock": clock} if clock else {}),
         )
         await completions.start()

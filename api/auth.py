@@ -26,7 +26,7 @@ async def _client_for(key: str, context: AppContext) -> ApiClient | None:
     now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
-    client = await authenticate(key, context.uow())
+    client = await authenticate(key, context.reader())
     if client is not None:
         if len(_known) > 10_000:
             _known.clear()

@@ -94,6 +94,6 @@ class AvailabilityController(Controller):
             zone=parse_zone_header(timezone),
         )
         body, _ = await cached_availability(
-            query, context.uow(), context.availability_cache, render, context.clock()
+            query, context.reader(), context.availability_cache, render, context.clock()
         )
         return Response(content=body, media_type=MediaType.JSON)

@@ -210,8 +210,9 @@ class BookingController(Controller):
             ),
             client,
             idempotency_key,
-            context.uow(),
+            context.single_writer(),
             context.queue,
+            context.catalog,
             context.clock(),
         )
         return _accepted(accepted, zone.key if zone else None)
@@ -232,8 +233,9 @@ class BookingController(Controller):
             NewReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
             client,
             idempotency_key,
-            context.uow(),
+            context.single_writer(),
             context.queue,
+            context.catalog,
             context.clock(),
         )
         return _accepted(accepted, zone.key if zone else None)
@@ -252,8 +254,9 @@ class BookingController(Controller):
             NewCancel(parse_id(booking_id, "booking"), data.reason if data else None),
             client,
             idempotency_key,
-            context.uow(),
+            context.single_writer(),
             context.queue,
+            context.catalog,
             context.clock(),
         )
         return _accepted(accepted, None)
@@ -269,7 +272,7 @@ class BookingController(Controller):
         """A booking of yours (admin: anyone's)."""
         zone = parse_zone_header(timezone)
         view = await use_cases.view_booking(
-            parse_id(booking_id, "booking"), client, context.uow(), context.notifier
+            parse_id(booking_id, "booking"), client, context.reader(), context.notifier
         )
         return booking_body(view.booking, zone.key if zone else view.zone)
 
@@ -297,7 +300,7 @@ class BookingController(Controller):
             start_before=_bound(to, "to", zone, end=True),
         )
         page = await use_cases.list_bookings(
-            where, client, context.uow(), context.notifier, limit, cursor
+            where, client, context.reader(), context.notifier, limit, cursor
         )
         return PageBody(
             [booking_body(v.booking, zone.key if zone else v.zone) for v in page.items],
@@ -356,7 +359,7 @@ class BookingRequestController(Controller):
         ident = parse_id(request_id, "booking request")
 
         async def look() -> RequestView:
-            return await use_cases.view_request(ident, client, context.uow(), context.notifier)
+            return await use_cases.view_request(ident, client, context.reader(), context.notifier)
 
         if wait > 0:
             async with context.completions.waiting(ident) as completed:

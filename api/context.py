@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from infra.availability_cache import RedisAvailabilityCache
 from infra.notifications import CompletionListener, RedisNotifier
+from infra.provider_catalog import CachedProviderCatalog
 from infra.queue import RedisWakeupQueue
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase, SqlUnitOfWork
@@ -24,8 +25,17 @@ class AppContext:
     queue: RedisWakeupQueue
     completions: CompletionListener
     availability_cache: RedisAvailabilityCache
+    catalog: CachedProviderCatalog
     # Tests pin the clock; everything else reads the real one.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def uow(self) -> SqlUnitOfWork:
         return self.database.unit_of_work()
+
+    def single_writer(self) -> SqlUnitOfWork:
+        """For use cases that read and then make exactly one write."""
+        return self.database.single_writer()
+
+    def reader(self) -> SqlUnitOfWork:
+        """For use cases that only read: no transaction to begin or roll back."""
+        return self.database.reader()

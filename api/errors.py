@@ -7,6 +7,8 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+import redis.exceptions
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -75,8 +77,8 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 
 # What the /v1 operations can answer besides success: every one needs a key (401) and may get
 # a malformed header, query or body (400) or a well-formed but wrong value (422).
-READ_PROBLEMS = problems(400, 401, 404, 422)
-WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 422)
+READ_PROBLEMS = problems(400, 401, 404, 422, 503)
+WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 _DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
@@ -141,6 +143,17 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Proble
     return problem(status, detail, headers=headers or None)
 
 
+def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetails]:
+    """The database (or Redis, where it is needed) cannot be reached: a passing condition."""
+    log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "A service this request needs is not reachable right now; retry shortly.",
+        "unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetails]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "The server could not process this request.")
@@ -150,5 +163,12 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error,
     ValidationException: validation_error,
     HTTPException: http_error,
+    # Connections refused, dropped or exhausted; not a programming error in a statement.
+    sqlalchemy.exc.OperationalError: unavailable,
+    sqlalchemy.exc.InterfaceError: unavailable,
+    sqlalchemy.exc.TimeoutError: unavailable,
+    redis.exceptions.ConnectionError: unavailable,
+    redis.exceptions.TimeoutError: unavailable,
+    ConnectionError: unavailable,  # a refused connect surfaces unwrapped from asyncpg
     Exception: unexpected_error,
 }

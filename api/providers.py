@@ -172,7 +172,7 @@ class ProviderController(Controller):
         self, context: NamedDependency[AppContext], limit: Limit = 50, cursor: Cursor = None
     ) -> PageBody[ProviderBody]:
         """List providers."""
-        page = await use_cases.list_providers(context.uow(), limit, cursor)
+        page = await use_cases.list_providers(context.reader(), limit, cursor)
         return PageBody([provider_body(p) for p in page.items], page.next_cursor)
 
     @get("/{provider_id:str}", responses=READ_PROBLEMS)
@@ -180,7 +180,7 @@ class ProviderController(Controller):
         self, provider_id: FromPath[str], context: NamedDependency[AppContext]
     ) -> ProviderBody:
         """Get a provider."""
-        provider = await use_cases.get_provider(parse_id(provider_id, "provider"), context.uow())
+        provider = await use_cases.get_provider(parse_id(provider_id, "provider"), context.reader())
         return provider_body(provider)
 
     @patch("/{provider_id:str}", guards=[require_admin], responses=WRITE_PROBLEMS)
@@ -248,7 +248,7 @@ class ProviderController(Controller):
             parse_id(provider_id, "provider"),
             parse_day(from_, "from") if from_ else None,
             parse_day(to, "to") if to else None,
-            context.uow(),
+            context.reader(),
         )
         return PageBody(
             [OverrideOut(day.isoformat(), intervals_body(iv)) for day, iv in found], None

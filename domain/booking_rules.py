@@ -51,15 +51,22 @@ def check_start(
             "too_soon",
             f"bookings need {rules.min_notice_minutes} minutes of notice",
         )
-    day = start.astimezone(zone).date()
+    wall = start.astimezone(zone)
+    day = wall.date()
     if (day - local_today(accepted_at, zone)).days > rules.max_advance_days:
         raise BookingRejected(
             "too_far_ahead",
             f"bookings open at most {rules.max_advance_days} days ahead",
         )
-    for slot in expand_hours(day, intervals, zone, rules.slot_minutes):
+    # A grid slot starts at its wall time's first occurrence, inside the interval that holds
+    # that wall time; only that interval's grid needs walking, and only up to the start.
+    minute = wall.hour * 60 + wall.minute
+    holding = [i for i in intervals if i.start <= minute < i.end] if not wall.fold else []
+    for slot in expand_hours(day, holding, zone, rules.slot_minutes):
         if slot.start == start:
             return slot
+        if slot.start > start:
+            break
     midnight = datetime.combine(day, datetime.min.time())
     for interval in intervals:
         opens = bound_to_instant(midnight + timedelta(minutes=interval.start), zone)

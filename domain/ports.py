@@ -140,6 +140,14 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+class ProviderCatalog(Protocol):
+    """Providers as recently committed, for the checks the worker makes again anyway."""
+
+    async def provider(self, provider_id: UUID) -> Provider | None: ...
+    async def intervals(self, provider: Provider, day: date) -> tuple[Interval, ...]:
+        """The provider's hours on `day`: its override if any, else the week day's."""
+
+
 class WakeupQueue(Protocol):
     """Wakes the worker that owns a provider's partition."""
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 REQUESTS_DONE_CHANNEL = "booking:requests:done"
+_WARN_EVERY_SECONDS = 10.0
 
 # Raise a counter, never lower it: version bumps of one provider may arrive out of order.
 _RAISE_TO = """
@@ -31,16 +34,33 @@ def version_key(provider_id: UUID) -> str:
 
 
 class RedisNotifier:
+    """Best effort: with Redis unreachable there is no cache to correct and nobody listening;
+    the sweep and PostgreSQL carry on, so failures are logged (now and then), not raised."""
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._raise_to = redis.register_script(_RAISE_TO)
+        self._warned_at = 0.0
+
+    def _unreachable(self, exc: RedisError) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("cannot notify through Redis: %r", exc)
 
     async def provider_changed(self, provider_id: UUID, version: int) -> None:
-        await self._raise_to(keys=[version_key(provider_id)], args=[version])
+        try:
+            await self._raise_to(keys=[version_key(provider_id)], args=[version])
+        except RedisError as exc:
+            self._unreachable(exc)
 
     async def requests_completed(self, request_ids: Sequence[UUID]) -> None:
-        if request_ids:
+        if not request_ids:
+            return
+        try:
             await self._redis.publish(REQUESTS_DONE_CHANNEL, ",".join(map(str, request_ids)))
+        except RedisError as exc:
+            self._unreachable(exc)
 
 
 class CompletionListener:

@@ -1,4 +1,8 @@
-"""All SQL lives here. Repositories take a session and return domain objects, never rows."""
+"""All SQL lives here. Repositories take a connection and return domain objects, never rows.
+
+Statements are SQLAlchemy Core on the mapped tables; the ones on hot paths are built once, with
+bound parameters, so a request pays for executing them and not for building them.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,27 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Dialect,
+    Executable,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.availability import Span
 from domain.errors import BadRequest, Conflict, DuplicateKey
@@ -46,6 +65,41 @@ from infra.tables import (
     ProviderRow,
     ScheduleOverrideRow,
 )
+
+
+class Statements(Protocol):
+    """Where repositories send their SQL: a connection, or one taken at first use."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
+    async def scalar(self, statement: Executable, parameters: Any = None) -> Any: ...
+
+
+PROVIDERS: Table = ProviderRow.__table__  # type: ignore[assignment]
+OVERRIDES: Table = ScheduleOverrideRow.__table__  # type: ignore[assignment]
+BOOKINGS: Table = BookingRow.__table__  # type: ignore[assignment]
+REQUESTS: Table = BookingRequestRow.__table__  # type: ignore[assignment]
+CLIENTS: Table = ApiClientRow.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+
+
+_PROVIDER_BY_ID = select(PROVIDERS).where(PROVIDERS.c.id == bindparam("id"))
+_BOOKING_BY_ID = select(BOOKINGS).where(BOOKINGS.c.id == bindparam("id"))
+_REQUEST_BY_ID = select(REQUESTS).where(REQUESTS.c.id == bindparam("id"))
+_REQUEST_BY_KEY = select(REQUESTS).where(
+    REQUESTS.c.client_id == bindparam("client_id"),
+    REQUESTS.c.idempotency_key == bindparam("key"),
+)
+_CLIENT_BY_KEY_HASH = select(CLIENTS.c.id, CLIENTS.c.name, CLIENTS.c.role).where(
+    CLIENTS.c.key_hash == bindparam("key_hash")
+)
+_OVERRIDES_BETWEEN = select(OVERRIDES.c.day, OVERRIDES.c.intervals).where(
+    OVERRIDES.c.provider_id == bindparam("provider_id"),
+    OVERRIDES.c.day >= bindparam("first"),
+    OVERRIDES.c.day <= bindparam("last"),
+)
+_INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
 
 
 def encode_cursor(*parts: str) -> str:
@@ -140,30 +194,24 @@ def _provider_values(provider: Provider) -> dict[str, Any]:
 
 
 class SqlProviderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def get(self, provider_id: UUID) -> Provider | None:
-        row = (
-            await self._session.execute(
-                select(ProviderRow.__table__).where(ProviderRow.id == provider_id)
-            )
-        ).first()
+        row = (await self._db.execute(_PROVIDER_BY_ID, {"id": provider_id})).first()
         return None if row is None else _provider(row)
 
     async def get_many(self, provider_ids: Iterable[UUID]) -> dict[UUID, Provider]:
         wanted = list(provider_ids)
         if not wanted:
             return {}
-        rows = await self._session.execute(
-            select(ProviderRow.__table__).where(ProviderRow.id.in_(wanted))
-        )
+        rows = await self._db.execute(select(PROVIDERS).where(ProviderRow.id.in_(wanted)))
         return {row.id: _provider(row) for row in rows}
 
     async def add(self, provider: Provider) -> None:
         try:
-            await self._session.execute(
-                insert(ProviderRow).values(
+            await self._db.execute(
+                insert(PROVIDERS).values(
                     id=provider.id, created_at=provider.created_at, **_provider_values(provider)
                 )
             )
@@ -171,14 +219,14 @@ class SqlProviderRepository:
             raise Conflict(f"provider {provider.id} already exists") from None
 
     async def update(self, provider: Provider) -> None:
-        await self._session.execute(
-            update(ProviderRow)
+        await self._db.execute(
+            update(PROVIDERS)
             .where(ProviderRow.id == provider.id)
             .values(**_provider_values(provider))
         )
 
     async def list(self, limit: int, cursor: str | None) -> Page[Provider]:
-        query = select(ProviderRow.__table__).order_by(ProviderRow.created_at, ProviderRow.id)
+        query = select(PROVIDERS).order_by(ProviderRow.created_at, ProviderRow.id)
         if cursor:
             moment, last_id = _cursor_position(cursor)
             query = query.where(
@@ -187,7 +235,7 @@ class SqlProviderRepository:
                     and_(ProviderRow.created_at == moment, ProviderRow.id > last_id),
                 )
             )
-        rows = (await self._session.execute(query.limit(limit + 1))).all()
+        rows = (await self._db.execute(query.limit(limit + 1))).all()
         items = [_provider(row) for row in rows[:limit]]
         next_cursor = (
             encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id))
@@ -197,8 +245,8 @@ class SqlProviderRepository:
         return Page(items, next_cursor)
 
     async def bump_version(self, provider_id: UUID) -> int:
-        version = await self._session.scalar(
-            update(ProviderRow)
+        version = await self._db.scalar(
+            update(PROVIDERS)
             .where(ProviderRow.id == provider_id)
             .values(version=ProviderRow.version + 1)
             .returning(ProviderRow.version)
@@ -208,19 +256,14 @@ class SqlProviderRepository:
 
 
 class SqlOverrideRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def between(
         self, provider_id: UUID, first: date, last: date
     ) -> dict[date, tuple[Interval, ...]]:
-        rows = await self._session.execute(
-            select(ScheduleOverrideRow.day, ScheduleOverrideRow.intervals).where(
-                ScheduleOverrideRow.provider_id == provider_id,
-                ScheduleOverrideRow.day >= first,
-                ScheduleOverrideRow.day <= last,
-            )
-        )
+        params = {"provider_id": provider_id, "first": first, "last": last}
+        rows = await self._db.execute(_OVERRIDES_BETWEEN, params)
         return {row.day: intervals_from_json(row.intervals["intervals"]) for row in rows}
 
     async def put(self, override: ScheduleOverride) -> None:
@@ -228,28 +271,28 @@ class SqlOverrideRepository:
             "intervals": {"intervals": intervals_to_json(override.intervals)},
             "updated_at": datetime.now().astimezone(),
         }
-        changed = await self._session.execute(
-            update(ScheduleOverrideRow)
+        changed = await self._db.execute(
+            update(OVERRIDES)
             .where(
                 ScheduleOverrideRow.provider_id == override.provider_id,
                 ScheduleOverrideRow.day == override.day,
             )
             .values(**values)
         )
-        if changed.rowcount == 0:  # type: ignore[attr-defined]
-            await self._session.execute(
-                insert(ScheduleOverrideRow).values(
+        if changed.rowcount == 0:
+            await self._db.execute(
+                insert(OVERRIDES).values(
                     provider_id=override.provider_id, day=override.day, **values
                 )
             )
 
     async def delete(self, provider_id: UUID, day: date) -> bool:
-        result = await self._session.execute(
-            delete(ScheduleOverrideRow).where(
+        result = await self._db.execute(
+            delete(OVERRIDES).where(
                 ScheduleOverrideRow.provider_id == provider_id, ScheduleOverrideRow.day == day
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
 
 def _booking(row: Row[Any]) -> Booking:
@@ -278,7 +321,7 @@ def _booking_values(booking: Booking) -> dict[str, Any]:
         "blocked_from": booking.blocked.start,
         "blocked_until": booking.blocked.end,
         "status": booking.status.value,
-        "metadata_": booking.metadata,
+        "metadata": booking.metadata,
         "updated_at": booking.updated_at,
         "cancelled_at": booking.cancelled_at,
         "cancel_reason": booking.cancel_reason,
@@ -286,19 +329,15 @@ def _booking_values(booking: Booking) -> dict[str, Any]:
 
 
 class SqlBookingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def get(self, booking_id: UUID) -> Booking | None:
-        row = (
-            await self._session.execute(
-                select(BookingRow.__table__).where(BookingRow.id == booking_id)
-            )
-        ).first()
+        row = (await self._db.execute(_BOOKING_BY_ID, {"id": booking_id})).first()
         return None if row is None else _booking(row)
 
     async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]:
-        rows = await self._session.execute(
+        rows = await self._db.execute(
             select(BookingRow.blocked_from, BookingRow.blocked_until).where(
                 BookingRow.provider_id == provider_id,
                 BookingRow.status == BookingStatus.CONFIRMED.value,
@@ -317,11 +356,11 @@ class SqlBookingRepository:
         )
         if excluding is not None:
             condition = and_(condition, BookingRow.id != excluding)
-        return bool(await self._session.scalar(select(exists().where(condition))))
+        return bool(await self._db.scalar(select(exists().where(condition))))
 
     async def add(self, booking: Booking) -> None:
-        await self._session.execute(
-            insert(BookingRow).values(
+        await self._db.execute(
+            insert(BOOKINGS).values(
                 id=booking.id,
                 client_id=booking.client_id,
                 provider_id=booking.provider_id,
@@ -331,12 +370,12 @@ class SqlBookingRepository:
         )
 
     async def update(self, booking: Booking) -> None:
-        await self._session.execute(
-            update(BookingRow).where(BookingRow.id == booking.id).values(**_booking_values(booking))
+        await self._db.execute(
+            update(BOOKINGS).where(BookingRow.id == booking.id).values(**_booking_values(booking))
         )
 
     async def list(self, where: BookingFilter, limit: int, cursor: str | None) -> Page[Booking]:
-        query = select(BookingRow.__table__).order_by(BookingRow.start_at, BookingRow.id)
+        query = select(BOOKINGS).order_by(BookingRow.start_at, BookingRow.id)
         conditions = []
         if where.client_id is not None:
             conditions.append(BookingRow.client_id == where.client_id)
@@ -358,7 +397,7 @@ class SqlBookingRepository:
                     and_(BookingRow.start_at == moment, BookingRow.id > last_id),
                 )
             )
-        rows = (await self._session.execute(query.where(*conditions).limit(limit + 1))).all()
+        rows = (await self._db.execute(query.where(*conditions).limit(limit + 1))).all()
         items = [_booking(row) for row in rows[:limit]]
         next_cursor = (
             encode_cursor(items[-1].start.isoformat(), str(items[-1].id))
@@ -394,8 +433,8 @@ def _request(row: Row[Any]) -> BookingRequest:
 
 
 class SqlBookingRequestRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def add(self, request: BookingRequest) -> BookingRequest:
         payload: dict[str, Any] = {}
@@ -406,24 +445,23 @@ class SqlBookingRequestRepository:
         if request.reason is not None:
             payload["reason"] = request.reason
         try:
-            seq = await self._session.scalar(
-                insert(BookingRequestRow)
-                .values(
-                    id=request.id,
-                    client_id=request.client_id,
-                    kind=request.kind.value,
-                    provider_id=request.provider_id,
-                    booking_id=request.booking_id,
-                    start_at=request.start,
-                    payload=payload,
-                    status=request.status.value,
-                    idempotency_key=request.idempotency_key,
-                    fingerprint=request.fingerprint,
-                    callback_url=request.callback_url,
-                    attempts=0,
-                    created_at=request.created_at,
-                )
-                .returning(BookingRequestRow.seq)
+            seq = await self._db.scalar(
+                _INSERT_REQUEST,
+                {
+                    "id": request.id,
+                    "client_id": request.client_id,
+                    "kind": request.kind.value,
+                    "provider_id": request.provider_id,
+                    "booking_id": request.booking_id,
+                    "start_at": request.start,
+                    "payload": payload,
+                    "status": request.status.value,
+                    "idempotency_key": request.idempotency_key,
+                    "fingerprint": request.fingerprint,
+                    "callback_url": request.callback_url,
+                    "attempts": 0,
+                    "created_at": request.created_at,
+                },
             )
         except IntegrityError:
             raise DuplicateKey("a request with this Idempotency-Key already exists") from None
@@ -431,29 +469,19 @@ class SqlBookingRequestRepository:
         return dataclasses.replace(request, seq=seq)
 
     async def get(self, request_id: UUID) -> BookingRequest | None:
-        row = (
-            await self._session.execute(
-                select(BookingRequestRow.__table__).where(BookingRequestRow.id == request_id)
-            )
-        ).first()
+        row = (await self._db.execute(_REQUEST_BY_ID, {"id": request_id})).first()
         return None if row is None else _request(row)
 
     async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None:
-        row = (
-            await self._session.execute(
-                select(BookingRequestRow.__table__).where(
-                    BookingRequestRow.client_id == client_id,
-                    BookingRequestRow.idempotency_key == key,
-                )
-            )
-        ).first()
+        params = {"client_id": client_id, "key": key}
+        row = (await self._db.execute(_REQUEST_BY_KEY, params)).first()
         return None if row is None else _request(row)
 
     async def pending_for_provider(
         self, provider_id: UUID, limit: int, lock: bool
     ) -> list[BookingRequest]:
         query = (
-            select(BookingRequestRow.__table__)
+            select(REQUESTS)
             .where(
                 BookingRequestRow.provider_id == provider_id,
                 BookingRequestRow.status == RequestStatus.PENDING.value,
@@ -463,14 +491,14 @@ class SqlBookingRequestRepository:
         )
         if lock:
             query = query.with_for_update()
-        return [_request(row) for row in (await self._session.execute(query)).all()]
+        return [_request(row) for row in (await self._db.execute(query)).all()]
 
     async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
         """Count one more attempt at the provider's oldest pending request."""
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._db.dialect.name == "postgresql":
             # Losing this count in a database crash costs one extra retry at most, so its
             # commit need not wait for the disk.
-            await self._session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            await self._db.execute(text("SET LOCAL synchronous_commit TO OFF"))
         oldest = (
             select(BookingRequestRow.seq)
             .where(
@@ -482,8 +510,8 @@ class SqlBookingRequestRepository:
             .scalar_subquery()
         )
         row = (
-            await self._session.execute(
-                update(BookingRequestRow)
+            await self._db.execute(
+                update(REQUESTS)
                 .where(BookingRequestRow.seq == oldest)
                 .values(attempts=BookingRequestRow.attempts + 1)
                 .returning(BookingRequestRow.id, BookingRequestRow.attempts)
@@ -500,8 +528,8 @@ class SqlBookingRequestRepository:
         }
         if outcome.booking_id is not None:
             values["booking_id"] = outcome.booking_id
-        await self._session.execute(
-            update(BookingRequestRow).where(BookingRequestRow.id == request_id).values(**values)
+        await self._db.execute(
+            update(REQUESTS).where(BookingRequestRow.id == request_id).values(**values)
         )
 
     async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
@@ -516,7 +544,7 @@ class SqlBookingRequestRepository:
             .limit(limit)
             .subquery()
         )
-        rows = await self._session.execute(
+        rows = await self._db.execute(
             select(BookingRequestRow.provider_id, BookingRequestRow.id).join(
                 newest, BookingRequestRow.seq == newest.c.seq
             )
@@ -525,22 +553,16 @@ class SqlBookingRequestRepository:
 
 
 class SqlApiClientRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def by_key_hash(self, key_hash: str) -> ApiClient | None:
-        row = (
-            await self._session.execute(
-                select(ApiClientRow.id, ApiClientRow.name, ApiClientRow.role).where(
-                    ApiClientRow.key_hash == key_hash
-                )
-            )
-        ).first()
+        row = (await self._db.execute(_CLIENT_BY_KEY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else ApiClient(row.id, row.name, Role(row.role))
 
     async def add(self, new: NewApiClient) -> None:
-        await self._session.execute(
-            insert(ApiClientRow).values(
+        await self._db.execute(
+            insert(CLIENTS).values(
                 id=new.client.id,
                 name=new.client.name,
                 role=new.client.role.value,
@@ -552,13 +574,13 @@ class SqlApiClientRepository:
 
 
 class SqlEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
 
     async def add(self, event: Event, created_at: datetime) -> str:
         event_id = f"evt_{uuid.uuid4().hex}"
-        await self._session.execute(
-            insert(EventRow).values(
+        await self._db.execute(
+            insert(EVENTS).values(
                 id=event_id,
                 type=event.type,
                 request_id=event.request.id,

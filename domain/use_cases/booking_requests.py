@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
@@ -28,8 +28,14 @@ from domain.model import (
     RequestKind,
     RequestStatus,
 )
-from domain.ports import BookingFilter, Notifier, Page, UnitOfWork, WakeupQueue
-from domain.schedule import Interval, intervals_for
+from domain.ports import (
+    BookingFilter,
+    Notifier,
+    Page,
+    ProviderCatalog,
+    UnitOfWork,
+    WakeupQueue,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +76,25 @@ def fingerprint(kind: RequestKind, **fields: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _day_intervals(uow: UnitOfWork, provider: Provider, day: date) -> tuple[Interval, ...]:
-    overrides = await uow.overrides.between(provider.id, day, day)
-    return intervals_for(day, provider.weekly, overrides)
-
-
 async def _checked_start(
-    uow: UnitOfWork, provider_id: UUID, start: datetime, zone: ZoneInfo | None, now: datetime
+    catalog: ProviderCatalog,
+    provider_id: UUID,
+    start: datetime,
+    zone: ZoneInfo | None,
+    now: datetime,
 ) -> tuple[datetime, str]:
-    """`start` as an instant after every check that needs no other booking, and the zone."""
-    provider = await uow.providers.get(provider_id)
+    """`start` as an instant after every check that needs no other booking, and the zone.
+
+    The provider comes from the catalog (recently committed, not locked): the worker makes
+    every check again when it decides, so these only spare the client a round trip.
+    """
+    provider = await catalog.provider(provider_id)
     if provider is None:
         raise NotFound(f"provider {provider_id} not found")
     rules = provider.rules
     instant = resolve_start(start, zone or rules.zone)
     day = instant.astimezone(rules.zone).date()
-    check_start(rules, await _day_intervals(uow, provider, day), instant, now, now)
+    check_start(rules, await catalog.intervals(provider, day), instant, now, now)
     return instant, provider.timezone
 
 
@@ -168,6 +177,7 @@ async def request_booking(
     key: str | None,
     uow: UnitOfWork,
     queue: WakeupQueue,
+    catalog: ProviderCatalog,
     now: datetime,
 ) -> Accepted:
     print_ = fingerprint(
@@ -181,7 +191,7 @@ async def request_booking(
     )
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        start, zone = await _checked_start(uow, new.provider_id, new.start, new.zone, now)
+        start, zone = await _checked_start(catalog, new.provider_id, new.start, new.zone, now)
         return _pending(
             client,
             RequestKind.BOOK,
@@ -205,6 +215,7 @@ async def request_reschedule(
     key: str | None,
     uow: UnitOfWork,
     queue: WakeupQueue,
+    catalog: ProviderCatalog,
     now: datetime,
 ) -> Accepted:
     print_ = fingerprint(
@@ -216,7 +227,7 @@ async def request_reschedule(
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
         booking = await _own_booking(uow, client, new.booking_id)
-        start, zone = await _checked_start(uow, booking.provider_id, new.start, new.zone, now)
+        start, zone = await _checked_start(catalog, booking.provider_id, new.start, new.zone, now)
         return _pending(
             client,
             RequestKind.RESCHEDULE,
@@ -237,6 +248,7 @@ async def request_cancel(
     key: str | None,
     uow: UnitOfWork,
     queue: WakeupQueue,
+    catalog: ProviderCatalog,
     now: datetime,
 ) -> Accepted:
     print_ = fingerprint(RequestKind.CANCEL, booking_id=new.booking_id, reason=new.reason)
