@@ -21,10 +21,20 @@ log = logging.getLogger(__name__)
 _PREFIX = "booking:availability:answer:"
 _WARN_EVERY_SECONDS = 10.0
 
+# The version and the answer filed under it, in one round trip: {version, answer?} or {}.
+_LOOKUP = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {} end
+local answer = redis.call('GET', ARGV[1] .. version .. ARGV[2])
+if not answer then return {version} end
+return {version, answer}
+"""
+
 
 class RedisAvailabilityCache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._lookup = redis.register_script(_LOOKUP)
         self._warned_at = 0.0
 
     def _unreachable(self, exc: RedisError) -> None:
@@ -47,16 +57,25 @@ class RedisAvailabilityCache:
         except RedisError as exc:
             self._unreachable(exc)
 
-    async def get(self, key: str) -> bytes | None:
+    async def lookup(self, provider_id: UUID, question: str) -> tuple[int | None, bytes | None]:
         try:
-            value = await self._redis.get(_PREFIX + key)
+            found = await self._lookup(
+                keys=[version_key(provider_id)], args=[f"{_PREFIX}{provider_id}:", f":{question}"]
+            )
         except RedisError as exc:
             self._unreachable(exc)
-            return None
-        return value.encode() if isinstance(value, str) else value
+            return None, None
+        if not found:
+            return None, None
+        version = int(found[0])
+        value = found[1] if len(found) > 1 else None
+        return version, (value.encode() if isinstance(value, str) else value)
 
-    async def put(self, key: str, value: bytes, ttl: timedelta) -> None:
+    async def put(
+        self, provider_id: UUID, version: int, question: str, value: bytes, ttl: timedelta
+    ) -> None:
+        key = f"{_PREFIX}{provider_id}:{version}:{question}"
         try:
-            await self._redis.set(_PREFIX + key, value, px=max(1, int(ttl.total_seconds() * 1000)))
+            await self._redis.set(key, value, px=max(1, int(ttl.total_seconds() * 1000)))
         except RedisError as exc:
             self._unreachable(exc)

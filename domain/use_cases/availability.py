@@ -74,19 +74,22 @@ async def find_availability(
 
 
 class AvailabilityCache(Protocol):
-    """Rendered answers, keyed by the provider's version counter."""
+    """Rendered answers, filed under the provider's version counter."""
 
-    async def version(self, provider_id: UUID) -> int | None: ...
+    async def lookup(self, provider_id: UUID, question: str) -> tuple[int | None, bytes | None]:
+        """The provider's version, and the answer filed under it for `question`, if any."""
+
     async def adopt_version(self, provider_id: UUID, version: int) -> None:
         """Set the counter if it is unset (after a restart or a flush of the cache)."""
 
-    async def get(self, key: str) -> bytes | None: ...
-    async def put(self, key: str, value: bytes, ttl: timedelta) -> None: ...
+    async def put(
+        self, provider_id: UUID, version: int, question: str, value: bytes, ttl: timedelta
+    ) -> None: ...
 
 
-def cache_key(query: AvailabilityQuery, version: int) -> str:
+def question_of(query: AvailabilityQuery) -> str:
     zone = query.zone.key if query.zone else "-"
-    return f"{query.provider_id}:{version}:{zone}:{query.first}:{query.last}"
+    return f"{zone}:{query.first}:{query.last}"
 
 
 async def cached_availability(
@@ -105,11 +108,10 @@ async def cached_availability(
     change by the clock alone, so a cached answer is exact, not merely recent.
     """
     check_range(query.first, query.last)
-    version = await cache.version(query.provider_id)
-    if version is not None:
-        hit = await cache.get(cache_key(query, version))
-        if hit is not None:
-            return hit, True
+    question = question_of(query)
+    version, hit = await cache.lookup(query.provider_id, question)
+    if hit is not None:
+        return hit, True
     answer = await find_availability(query, uow, now)
     if version is None:
         version = answer.provider.version
@@ -117,5 +119,5 @@ async def cached_availability(
     body = render(answer)
     ttl = answer.availability.valid_until - now
     if ttl > timedelta(0):
-        await cache.put(cache_key(query, version), body, ttl)
+        await cache.put(query.provider_id, version, question, body, ttl)
     return body, False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, date, datetime
 
 from tests.api.conftest import Api
 from tests.api.helpers import create_provider, hours, slots
@@ -158,3 +159,31 @@ def test_range_of_62_days_is_answered_and_63_is_refused(api: Api) -> None:
     response = api.get(f"/v1/providers/{provider}/availability?from=2026-11-01&to=2027-01-02")
     assert response.status_code == 422
     assert "62" in response.json()["detail"]
+
+
+def test_answers_come_from_the_cache_until_the_providers_version_moves(api: Api) -> None:
+    from sqlalchemy import insert
+
+    from infra.database import make_sync_engine
+    from infra.tables import ScheduleOverrideRow
+
+    provider = create_provider(api)
+    assert len(slots(api, provider, date="2026-12-01")) == 16
+    # Close the day behind the API's back: no version moves, so the cached answer stands.
+    engine = make_sync_engine(api.database.url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(ScheduleOverrideRow).values(
+                    provider_id=uuid.UUID(provider),
+                    day=date(2026, 12, 1),
+                    intervals={"intervals": []},
+                    updated_at=datetime.now(UTC),
+                )
+            )
+    finally:
+        engine.dispose()
+    assert len(slots(api, provider, date="2026-12-01")) == 16
+    # Any change through the API moves the version; the next answer is computed afresh.
+    assert api.patch(f"/v1/providers/{provider}", json={"name": "renamed"}).status_code == 200
+    assert slots(api, provider, date="2026-12-01") == []
