@@ -62,9 +62,10 @@ class BookingFilter:
 class BookingRepository(Protocol):
     async def get(self, booking_id: UUID) -> Booking | None: ...
     async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]: ...
-    async def overlapping(self, provider_id: UUID, span: Span, excluding: UUID | None) -> bool: ...
-    async def add(self, booking: Booking) -> None: ...
-    async def update(self, booking: Booking) -> None: ...
+    async def get_many(self, booking_ids: Iterable[UUID]) -> dict[UUID, Booking]: ...
+    async def confirmed_spans(self, provider_id: UUID, window: Span) -> list[tuple[UUID, Span]]: ...
+    async def add_many(self, bookings: Sequence[Booking]) -> None: ...
+    async def update_many(self, bookings: Sequence[Booking]) -> None: ...
     async def list(self, where: BookingFilter, limit: int, cursor: str | None) -> Page[Booking]: ...
 
 
@@ -87,7 +88,7 @@ class BookingRequestRepository(Protocol):
         self, provider_id: UUID, limit: int, lock: bool
     ) -> list[BookingRequest]: ...
     async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None: ...
-    async def finish(self, request_id: UUID, outcome: Outcome) -> None: ...
+    async def finish_many(self, outcomes: Sequence[tuple[UUID, Outcome]]) -> None: ...
     async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]: ...
 
 
@@ -104,8 +105,8 @@ class ApiClientRepository(Protocol):
 
 
 class EventRepository(Protocol):
-    async def add(self, event: Event, created_at: datetime) -> str:
-        """Record `event` in the outbox; returns its id."""
+    async def add_many(self, events: Sequence[Event], created_at: datetime) -> None:
+        """Record events in the outbox, written in the transaction of the change."""
 
 
 class UnitOfWork(Protocol):
@@ -138,6 +139,19 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class UnitsOfWork(Protocol):
+    """Where units of work come from, by what the use case will do with them."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """Reads and writes in one transaction."""
+
+    def reader(self) -> UnitOfWork:
+        """Reads only; cannot commit."""
+
+    def single_writer(self) -> UnitOfWork:
+        """Reads, then exactly one write, which commits by itself."""
 
 
 class ProviderCatalog(Protocol):

@@ -25,12 +25,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -100,6 +98,14 @@ _OVERRIDES_BETWEEN = select(OVERRIDES.c.day, OVERRIDES.c.intervals).where(
     OVERRIDES.c.day <= bindparam("last"),
 )
 _INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
+_CONFIRMED_SPANS = select(BOOKINGS.c.id, BOOKINGS.c.blocked_from, BOOKINGS.c.blocked_until).where(
+    BOOKINGS.c.provider_id == bindparam("provider_id"),
+    BOOKINGS.c.status == BookingStatus.CONFIRMED.value,
+    BOOKINGS.c.blocked_from < bindparam("end"),
+    BOOKINGS.c.blocked_until > bindparam("start"),
+)
+_UPDATE_BOOKING = update(BOOKINGS).where(BOOKINGS.c.id == bindparam("booking_id"))
+_FINISH_REQUEST = update(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
 
 
 def encode_cursor(*parts: str) -> str:
@@ -347,32 +353,41 @@ class SqlBookingRepository:
         )
         return [Span(row.blocked_from, row.blocked_until) for row in rows]
 
-    async def overlapping(self, provider_id: UUID, span: Span, excluding: UUID | None) -> bool:
-        condition = and_(
-            BookingRow.provider_id == provider_id,
-            BookingRow.status == BookingStatus.CONFIRMED.value,
-            BookingRow.blocked_from < span.end,
-            BookingRow.blocked_until > span.start,
-        )
-        if excluding is not None:
-            condition = and_(condition, BookingRow.id != excluding)
-        return bool(await self._db.scalar(select(exists().where(condition))))
+    async def get_many(self, booking_ids: Iterable[UUID]) -> dict[UUID, Booking]:
+        wanted = list(booking_ids)
+        if not wanted:
+            return {}
+        rows = await self._db.execute(select(BOOKINGS).where(BOOKINGS.c.id.in_(wanted)))
+        return {row.id: _booking(row) for row in rows}
 
-    async def add(self, booking: Booking) -> None:
-        await self._db.execute(
-            insert(BOOKINGS).values(
-                id=booking.id,
-                client_id=booking.client_id,
-                provider_id=booking.provider_id,
-                created_at=booking.created_at,
-                **_booking_values(booking),
+    async def confirmed_spans(self, provider_id: UUID, window: Span) -> list[tuple[UUID, Span]]:
+        rows = await self._db.execute(
+            _CONFIRMED_SPANS,
+            {"provider_id": provider_id, "start": window.start, "end": window.end},
+        )
+        return [(row.id, Span(row.blocked_from, row.blocked_until)) for row in rows]
+
+    async def add_many(self, bookings: Sequence[Booking]) -> None:
+        if bookings:
+            await self._db.execute(
+                insert(BOOKINGS),
+                [
+                    {
+                        "id": b.id,
+                        "client_id": b.client_id,
+                        "provider_id": b.provider_id,
+                        "created_at": b.created_at,
+                        **_booking_values(b),
+                    }
+                    for b in bookings
+                ],
             )
-        )
 
-    async def update(self, booking: Booking) -> None:
-        await self._db.execute(
-            update(BOOKINGS).where(BookingRow.id == booking.id).values(**_booking_values(booking))
-        )
+    async def update_many(self, bookings: Sequence[Booking]) -> None:
+        if bookings:
+            await self._db.execute(
+                _UPDATE_BOOKING, [{"booking_id": b.id, **_booking_values(b)} for b in bookings]
+            )
 
     async def list(self, where: BookingFilter, limit: int, cursor: str | None) -> Page[Booking]:
         query = select(BOOKINGS).order_by(BookingRow.start_at, BookingRow.id)
@@ -494,42 +509,61 @@ class SqlBookingRequestRepository:
         return [_request(row) for row in (await self._db.execute(query)).all()]
 
     async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
-        """Count one more attempt at the provider's oldest pending request."""
-        if self._db.dialect.name == "postgresql":
-            # Losing this count in a database crash costs one extra retry at most, so its
-            # commit need not wait for the disk.
-            await self._db.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        """Count one more attempt at the provider's oldest pending request (one statement)."""
         oldest = (
-            select(BookingRequestRow.seq)
+            select(REQUESTS.c.seq)
             .where(
-                BookingRequestRow.provider_id == provider_id,
-                BookingRequestRow.status == RequestStatus.PENDING.value,
+                REQUESTS.c.provider_id == provider_id,
+                REQUESTS.c.status == RequestStatus.PENDING.value,
             )
-            .order_by(BookingRequestRow.seq)
+            .order_by(REQUESTS.c.seq)
             .limit(1)
             .scalar_subquery()
         )
+        statement = update(REQUESTS).where(REQUESTS.c.seq == oldest)
+        if self._db.dialect.name == "postgresql":
+            # Losing this count in a database crash costs one extra retry at most, so its
+            # commit need not wait for the disk. set_config(..., true) lasts for this
+            # statement's own transaction, and PostgreSQL reads synchronous_commit when that
+            # transaction commits; as an uncorrelated subquery it runs once, first.
+            relaxed = select(func.set_config("synchronous_commit", "off", True))
+            statement = statement.where(relaxed.scalar_subquery() == "off")
         row = (
             await self._db.execute(
-                update(REQUESTS)
-                .where(BookingRequestRow.seq == oldest)
-                .values(attempts=BookingRequestRow.attempts + 1)
-                .returning(BookingRequestRow.id, BookingRequestRow.attempts)
+                statement.values(attempts=REQUESTS.c.attempts + 1).returning(
+                    REQUESTS.c.id, REQUESTS.c.attempts
+                )
             )
         ).first()
         return None if row is None else (row.id, row.attempts)
 
-    async def finish(self, request_id: UUID, outcome: Outcome) -> None:
-        values: dict[str, Any] = {
-            "status": outcome.status.value,
-            "error_code": outcome.error_code,
-            "error_message": outcome.error_message,
-            "completed_at": outcome.completed_at,
-        }
-        if outcome.booking_id is not None:
-            values["booking_id"] = outcome.booking_id
+    async def finish_many(self, outcomes: Sequence[tuple[UUID, Outcome]]) -> None:
+        """Record how requests ended (one statement, executed for each)."""
+        if not outcomes:
+            return
+        # One statement shape for all: a missing booking id keeps the row's own.
         await self._db.execute(
-            update(REQUESTS).where(BookingRequestRow.id == request_id).values(**values)
+            _FINISH_REQUEST.values(
+                status=bindparam("status"),
+                booking_id=func.coalesce(
+                    bindparam("new_booking_id", type_=REQUESTS.c.booking_id.type),
+                    REQUESTS.c.booking_id,
+                ),
+                error_code=bindparam("error_code"),
+                error_message=bindparam("error_message"),
+                completed_at=bindparam("completed_at"),
+            ),
+            [
+                {
+                    "request_id": request_id,
+                    "status": outcome.status.value,
+                    "new_booking_id": outcome.booking_id,
+                    "error_code": outcome.error_code,
+                    "error_message": outcome.error_message,
+                    "completed_at": outcome.completed_at,
+                }
+                for request_id, outcome in outcomes
+            ],
         )
 
     async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
@@ -577,17 +611,21 @@ class SqlEventRepository:
     def __init__(self, connection: Statements) -> None:
         self._db = connection
 
-    async def add(self, event: Event, created_at: datetime) -> str:
-        event_id = f"evt_{uuid.uuid4().hex}"
+    async def add_many(self, events: Sequence[Event], created_at: datetime) -> None:
+        if not events:
+            return
         await self._db.execute(
-            insert(EVENTS).values(
-                id=event_id,
-                type=event.type,
-                request_id=event.request.id,
-                booking_id=event.booking.id if event.booking else None,
-                client_id=event.request.client_id,
-                payload=event_payload(event),
-                created_at=created_at,
-            )
+            insert(EVENTS),
+            [
+                {
+                    "id": f"evt_{uuid.uuid4().hex}",
+                    "type": event.type,
+                    "request_id": event.request.id,
+                    "booking_id": event.booking.id if event.booking else None,
+                    "client_id": event.request.client_id,
+                    "payload": event_payload(event),
+                    "created_at": created_at,
+                }
+                for event in events
+            ],
         )
-        return event_id

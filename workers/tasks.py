@@ -7,13 +7,19 @@ from uuid import UUID
 
 from celery import Celery
 
-from domain.use_cases.processing import ProcessingLimits, process_provider, wake_stuck
+from domain.use_cases.processing import (
+    ProcessingLimits,
+    RecentlyDecided,
+    process_provider,
+    wake_stuck,
+)
 from infra.settings import Settings
 from workers.runtime import runtime, utc_now
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     limits = ProcessingLimits(max_attempts=settings.max_attempts)
+    recent = RecentlyDecided()  # per worker process: tasks run one after another
 
     @app.task(name="bookings.process", acks_late=True, ignore_result=True)
     def process(provider_id: str, request_id: str) -> None:
@@ -22,10 +28,11 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             process_provider(
                 UUID(provider_id),
                 UUID(request_id),
-                rt.database.unit_of_work,
+                rt.database,
                 rt.notifier,
                 utc_now,
                 limits,
+                recent,
             )
         )
 
@@ -33,4 +40,4 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def sweep() -> None:
         rt = runtime(settings)
         older_than = utc_now() - timedelta(seconds=settings.pending_after_seconds)
-        rt.run(wake_stuck(rt.database.unit_of_work, rt.queue, older_than, quiet_seconds=10))
+        rt.run(wake_stuck(rt.database, rt.queue, older_than, quiet_seconds=10))

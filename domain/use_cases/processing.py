@@ -14,30 +14,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from uuid import UUID, uuid4
+from datetime import date, datetime, timedelta
+from uuid import UUID
 
-from domain.booking_rules import check_start
-from domain.errors import BookingRejected
-from domain.events import (
-    BOOKING_CANCELLED,
-    BOOKING_CONFIRMED,
-    BOOKING_RESCHEDULED,
-    REQUEST_FAILED,
-    REQUEST_REJECTED,
-    Event,
-)
-from domain.model import (
-    Booking,
-    BookingRequest,
-    BookingStatus,
-    Provider,
-    RequestKind,
-    RequestStatus,
-)
-from domain.ports import Notifier, Outcome, UnitOfWork, UnitOfWorkFactory, WakeupQueue
+from domain.availability import Span
+from domain.decisions import decide_batch
+from domain.events import REQUEST_FAILED, Event
+from domain.model import BookingRequest, Provider, RequestStatus
+from domain.ports import Notifier, Outcome, UnitOfWork, UnitsOfWork, WakeupQueue
 from domain.schedule import Interval, intervals_for
 
 log = logging.getLogger(__name__)
@@ -52,15 +39,19 @@ class ProcessingLimits:
     retry_pause_seconds: float = 0.1
 
 
-class _Batch:
-    """What one transaction decided, for the events and notifications after commit."""
+def _reach(provider: Provider, requests: list[BookingRequest]) -> Span | None:
+    """The real time within which a booking could stand in the way of these requests."""
+    starts = [r.start for r in requests if r.start is not None]
+    if not starts:
+        return None
+    rules = provider.rules
+    margin = timedelta(
+        minutes=rules.slot_minutes + rules.buffer_before_minutes + rules.buffer_after_minutes
+    )
+    return Span(min(starts) - margin, max(starts) + margin)
 
-    def __init__(self) -> None:
-        self.completed: list[UUID] = []
-        self.changed_bookings = False
 
-
-async def _intervals(
+async def _hours(
     uow: UnitOfWork, provider: Provider, requests: list[BookingRequest]
 ) -> dict[date, tuple[Interval, ...]]:
     zone = provider.rules.zone
@@ -71,154 +62,43 @@ async def _intervals(
     return {day: intervals_for(day, provider.weekly, overrides) for day in days}
 
 
-async def _finish(
-    uow: UnitOfWork,
-    request: BookingRequest,
-    batch: _Batch,
-    now: datetime,
-    booking: Booking | None = None,
-    event_type: str | None = None,
-    rejection: BookingRejected | None = None,
-) -> None:
-    if rejection is not None:
-        outcome = Outcome(
-            RequestStatus.REJECTED, now, error_code=rejection.code, error_message=rejection.detail
-        )
-        event_type = REQUEST_REJECTED
-    else:
-        outcome = Outcome(RequestStatus.SUCCEEDED, now, booking_id=booking.id if booking else None)
-        batch.changed_bookings = True
-    await uow.requests.finish(request.id, outcome)
-    done = dataclasses.replace(
-        request,
-        status=outcome.status,
-        booking_id=outcome.booking_id or request.booking_id,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message,
-        completed_at=now,
-    )
-    assert event_type is not None
-    await uow.events.add(Event(event_type, done, booking), now)
-    batch.completed.append(request.id)
-
-
-async def _book(
-    uow: UnitOfWork,
-    provider: Provider,
-    request: BookingRequest,
-    intervals: tuple[Interval, ...],
-    now: datetime,
-) -> Booking:
-    assert request.start is not None
-    rules = provider.rules
-    slot = check_start(rules, intervals, request.start, request.created_at, now)
-    blocked = rules.blocked_span(slot.start, slot.end)
-    if await uow.bookings.overlapping(provider.id, blocked, excluding=None):
-        raise BookingRejected("slot_unavailable", "that slot is already booked")
-    booking = Booking(
-        id=uuid4(),
-        client_id=request.client_id,
-        provider_id=provider.id,
-        customer_id=request.customer_id,
-        start=slot.start,
-        end=slot.end,
-        blocked=blocked,
-        status=BookingStatus.CONFIRMED,
-        metadata=request.metadata,
-        created_at=now,
-        updated_at=now,
-    )
-    await uow.bookings.add(booking)
-    return booking
-
-
-async def _existing(uow: UnitOfWork, request: BookingRequest) -> Booking:
-    assert request.booking_id is not None
-    booking = await uow.bookings.get(request.booking_id)
-    if booking is None or booking.provider_id != request.provider_id:
-        raise BookingRejected("booking_not_found", f"booking {request.booking_id} not found")
-    if booking.status is BookingStatus.CANCELLED:
-        raise BookingRejected("booking_cancelled", f"booking {booking.id} is cancelled")
-    return booking
-
-
-async def _reschedule(
-    uow: UnitOfWork,
-    provider: Provider,
-    request: BookingRequest,
-    intervals: tuple[Interval, ...],
-    now: datetime,
-) -> Booking:
-    assert request.start is not None
-    booking = await _existing(uow, request)
-    rules = provider.rules
-    slot = check_start(rules, intervals, request.start, request.created_at, now)
-    blocked = rules.blocked_span(slot.start, slot.end)
-    if await uow.bookings.overlapping(provider.id, blocked, excluding=booking.id):
-        raise BookingRejected("slot_unavailable", "that slot is already booked")
-    moved = dataclasses.replace(
-        booking, start=slot.start, end=slot.end, blocked=blocked, updated_at=now
-    )
-    await uow.bookings.update(moved)
-    return moved
-
-
-async def _cancel(uow: UnitOfWork, request: BookingRequest, now: datetime) -> Booking:
-    booking = await _existing(uow, request)
-    cancelled = dataclasses.replace(
-        booking,
-        status=BookingStatus.CANCELLED,
-        cancelled_at=now,
-        cancel_reason=request.reason,
-        updated_at=now,
-    )
-    await uow.bookings.update(cancelled)
-    return cancelled
-
-
-_EVENT_OF = {
-    RequestKind.BOOK: BOOKING_CONFIRMED,
-    RequestKind.RESCHEDULE: BOOKING_RESCHEDULED,
-    RequestKind.CANCEL: BOOKING_CANCELLED,
-}
-
-
 async def _apply_batch(
     provider_id: UUID, limit: int, uow: UnitOfWork, notifier: Notifier, now: datetime
-) -> int:
-    """Apply up to `limit` pending requests of the provider in one transaction."""
-    batch = _Batch()
+) -> list[UUID]:
+    """Decide up to `limit` pending requests of the provider in one transaction.
+
+    Reads what the batch touches in a fixed number of statements, decides in memory (each
+    request seeing the effects of those before it), writes the results, and returns the ids
+    of the requests decided.
+    """
     async with uow:
         await uow.lock_provider(provider_id)
         pending = await uow.requests.pending_for_provider(provider_id, limit, lock=True)
         if not pending:
-            return 0
+            return []
         provider = await uow.providers.get(provider_id)
-        days = await _intervals(uow, provider, pending) if provider else {}
-        for request in pending:
-            try:
-                if provider is None:
-                    raise BookingRejected("provider_not_found", f"provider {provider_id} not found")
-                zone = provider.rules.zone
-                day = request.start.astimezone(zone).date() if request.start else None
-                if request.kind is RequestKind.BOOK:
-                    booking = await _book(uow, provider, request, days[day], now)  # type: ignore[index]
-                elif request.kind is RequestKind.RESCHEDULE:
-                    booking = await _reschedule(uow, provider, request, days[day], now)  # type: ignore[index]
-                else:
-                    booking = await _cancel(uow, request, now)
-            except BookingRejected as rejection:
-                await _finish(uow, request, batch, now, rejection=rejection)
-            else:
-                await _finish(uow, request, batch, now, booking, _EVENT_OF[request.kind])
-        version = await uow.providers.bump_version(provider_id) if batch.changed_bookings else None
-        # The cache version moves before waiting readers hear of the outcome, so nobody who
-        # has seen a booking succeed is offered its slot again.
-        if version is not None:
+        hours: dict[date, tuple[Interval, ...]] = {}
+        confirmed: list[tuple[UUID, Span]] = []
+        if provider is not None:
+            hours = await _hours(uow, provider, pending)
+            reach = _reach(provider, pending)
+            if reach is not None:
+                confirmed = await uow.bookings.confirmed_spans(provider_id, reach)
+        targets = await uow.bookings.get_many({r.booking_id for r in pending if r.booking_id})
+        decision = decide_batch(provider, pending, hours, targets, confirmed, now)
+        await uow.bookings.add_many(decision.created)
+        await uow.bookings.update_many(decision.changed)
+        await uow.requests.finish_many(decision.outcomes)
+        await uow.events.add_many(decision.events, now)
+        decided = [request_id for request_id, _ in decision.outcomes]
+        if decision.changes_bookings:
+            version = await uow.providers.bump_version(provider_id)
+            # The cache version moves before waiting readers hear of the outcome, so nobody
+            # who has seen a booking succeed is offered its slot again.
             uow.after_commit(lambda: notifier.provider_changed(provider_id, version))
-        uow.after_commit(lambda: notifier.requests_completed(batch.completed))
+        uow.after_commit(lambda: notifier.requests_completed(decided))
         await uow.commit()
-    return len(pending)
+    return decided
 
 
 async def _fail_request(
@@ -232,7 +112,7 @@ async def _fail_request(
         outcome = Outcome(
             RequestStatus.FAILED, now, error_code="internal_error", error_message=message
         )
-        await uow.requests.finish(request_id, outcome)
+        await uow.requests.finish_many([(request_id, outcome)])
         failed = dataclasses.replace(
             request,
             status=RequestStatus.FAILED,
@@ -240,46 +120,73 @@ async def _fail_request(
             error_message=message,
             completed_at=now,
         )
-        await uow.events.add(Event(REQUEST_FAILED, failed, None), now)
+        await uow.events.add_many([Event(REQUEST_FAILED, failed, None)], now)
         uow.after_commit(lambda: notifier.requests_completed([request_id]))
         await uow.commit()
     log.error("booking request %s failed after %d attempts", request_id, attempts - 1)
 
 
+class RecentlyDecided:
+    """Ids of requests this process decided lately, so their extra wake-ups cost nothing.
+
+    Most wake-ups find their request already decided by an earlier batch; remembering the
+    batch's ids answers them without a database read. Forgetting only costs that read.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._order: deque[UUID] = deque()
+        self._ids: set[UUID] = set()
+        self._capacity = capacity
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._ids
+
+    def add_all(self, request_ids: list[UUID]) -> None:
+        for request_id in request_ids:
+            if request_id not in self._ids:
+                self._ids.add(request_id)
+                self._order.append(request_id)
+        while len(self._order) > self._capacity:
+            self._ids.discard(self._order.popleft())
+
+
 async def process_provider(
     provider_id: UUID,
     woken_for: UUID,
-    uow_factory: UnitOfWorkFactory,
+    units: UnitsOfWork,
     notifier: Notifier,
     clock: Clock,
     limits: ProcessingLimits = ProcessingLimits(),
+    recent: RecentlyDecided | None = None,
 ) -> int:
     """Apply the provider's pending requests until the one we were woken for is decided.
 
     Returns how many requests were decided. A duplicate wake-up finds its request decided
     and does nothing.
     """
+    recent = recent if recent is not None else RecentlyDecided()
     decided = 0
-    while True:
-        async with uow_factory() as uow:
+    while woken_for not in recent:
+        async with units.reader() as uow:
             target = await uow.requests.get(woken_for)
         if target is None or target.status is not RequestStatus.PENDING:
             return decided
-        async with uow_factory() as uow:
+        async with units.single_writer() as uow:
             head = await uow.requests.count_attempt(provider_id)
             await uow.commit()
         if head is None:  # pragma: no cover - the target itself is pending
             return decided
         head_id, attempts = head
         if attempts > limits.max_attempts:
-            await _fail_request(head_id, attempts, uow_factory(), notifier, clock())
+            await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock())
+            recent.add_all([head_id])
             decided += 1
             continue
         # An earlier attempt at this head did not finish: try it alone, so whatever breaks
         # is pinned on the request that breaks it and the others are not held hostage.
         limit = 1 if attempts > 1 else limits.batch_size
         try:
-            decided += await _apply_batch(provider_id, limit, uow_factory(), notifier, clock())
+            ids = await _apply_batch(provider_id, limit, units.unit_of_work(), notifier, clock())
         except Exception:
             log.exception(
                 "applying requests of provider %s failed (attempt %d at %s)",
@@ -288,10 +195,14 @@ async def process_provider(
                 head_id,
             )
             await asyncio.sleep(limits.retry_pause_seconds * attempts)
+            continue
+        recent.add_all(ids)
+        decided += len(ids)
+    return decided
 
 
 async def wake_stuck(
-    uow_factory: UnitOfWorkFactory,
+    units: UnitsOfWork,
     queue: WakeupQueue,
     older_than: datetime,
     quiet_seconds: int,
@@ -303,7 +214,7 @@ async def wake_stuck(
     PostgreSQL still has the request. A provider woken this way is left alone for
     `quiet_seconds`, so a long backlog is not flooded with duplicate wake-ups.
     """
-    async with uow_factory() as uow:
+    async with units.reader() as uow:
         stuck = await uow.requests.stale_pending(older_than, limit)
     woken = 0
     for provider_id, request_id in stuck:

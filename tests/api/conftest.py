@@ -60,11 +60,7 @@ class Api:
 
         async def process() -> None:
             await process_provider(
-                UUID(provider_id),
-                UUID(request_id),
-                context.database.unit_of_work,
-                context.notifier,
-                lambda: NOW,
+                UUID(provider_id), UUID(request_id), context.database, context.notifier, lambda: NOW
             )
 
         self.client.blocking_portal.call(process)
