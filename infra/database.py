@@ -21,6 +21,7 @@ _POSTGRES_DRIVERS = {
     "postgresql+asyncpg",
 }
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def async_url(url: str) -> str:
@@ -84,6 +85,8 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     # the time (seen in the availability benchmark); keep the steady state inside the pool.
     return create_async_engine(
         target,
+        # A database that does not answer fails the request (503) instead of holding it.
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_pre_ping=False,

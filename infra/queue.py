@@ -80,6 +80,26 @@ class RedisWakeupQueue:
         message = task_message(PROCESS_TASK, [str(provider_id), str(request_id)], queue)
         await self._redis.lpush(queue, message)
 
+    async def take_waiting(self, provider_id: UUID, limit: int) -> list[tuple[UUID, UUID]]:
+        """Wake-ups still queued on the provider's partition, taken off the queue.
+
+        A worker woken for one provider decides those too, in the same batch. They are only
+        hints: if the worker dies holding them, the scheduler wakes what is still pending.
+        """
+        raw = await self._redis.rpop(queue_for(provider_id, self._partitions), limit)
+        messages: list[bytes | str] = list(raw) if isinstance(raw, list) else []
+        woken = []
+        for message in messages:
+            try:
+                envelope = json.loads(message)
+                if envelope["headers"]["task"] != PROCESS_TASK:
+                    continue
+                args = json.loads(base64.b64decode(envelope["body"]))[0]
+                woken.append((UUID(args[0]), UUID(args[1])))
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue  # not one of our wake-ups; nothing depends on it
+        return woken
+
     async def wake_if_quiet(self, provider_id: UUID, request_id: UUID, quiet_seconds: int) -> bool:
         """Wake the provider's worker unless this was done in the last `quiet_seconds`."""
         if await self._redis.set(_quiet_key(provider_id), b"1", nx=True, ex=quiet_seconds):

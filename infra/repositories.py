@@ -11,7 +11,7 @@ import binascii
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Executable,
     Row,
     Table,
+    Update,
     and_,
     bindparam,
     delete,
@@ -98,14 +99,22 @@ _OVERRIDES_BETWEEN = select(OVERRIDES.c.day, OVERRIDES.c.intervals).where(
     OVERRIDES.c.day <= bindparam("last"),
 )
 _INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
-_CONFIRMED_SPANS = select(BOOKINGS.c.id, BOOKINGS.c.blocked_from, BOOKINGS.c.blocked_until).where(
-    BOOKINGS.c.provider_id == bindparam("provider_id"),
-    BOOKINGS.c.status == BookingStatus.CONFIRMED.value,
-    BOOKINGS.c.blocked_from < bindparam("end"),
-    BOOKINGS.c.blocked_until > bindparam("start"),
-)
 _UPDATE_BOOKING = update(BOOKINGS).where(BOOKINGS.c.id == bindparam("booking_id"))
 _FINISH_REQUEST = update(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
+
+
+def _relaxed(statement: Update, db: Statements) -> Update:
+    """`statement`, committing without waiting for the disk where PostgreSQL allows it.
+
+    For attempt counts: losing one in a database crash costs one extra retry at most.
+    set_config(..., true) lasts for the statement's own transaction, and PostgreSQL reads
+    synchronous_commit when that transaction commits; as an uncorrelated subquery it runs
+    once, before anything else.
+    """
+    if db.dialect.name != "postgresql":
+        return statement
+    relaxed = select(func.set_config("synchronous_commit", "off", True))
+    return statement.where(relaxed.scalar_subquery() == "off")
 
 
 def encode_cursor(*parts: str) -> str:
@@ -250,6 +259,17 @@ class SqlProviderRepository:
         )
         return Page(items, next_cursor)
 
+    async def bump_versions(self, provider_ids: Collection[UUID]) -> dict[UUID, int]:
+        if not provider_ids:
+            return {}
+        rows = await self._db.execute(
+            update(PROVIDERS)
+            .where(PROVIDERS.c.id.in_(sorted(provider_ids)))
+            .values(version=PROVIDERS.c.version + 1)
+            .returning(PROVIDERS.c.id, PROVIDERS.c.version)
+        )
+        return {row.id: int(row.version) for row in rows}
+
     async def bump_version(self, provider_id: UUID) -> int:
         version = await self._db.scalar(
             update(PROVIDERS)
@@ -271,6 +291,21 @@ class SqlOverrideRepository:
         params = {"provider_id": provider_id, "first": first, "last": last}
         rows = await self._db.execute(_OVERRIDES_BETWEEN, params)
         return {row.day: intervals_from_json(row.intervals["intervals"]) for row in rows}
+
+    async def on_days(
+        self, provider_ids: Collection[UUID], days: Collection[date]
+    ) -> dict[tuple[UUID, date], tuple[Interval, ...]]:
+        if not provider_ids or not days:
+            return {}
+        rows = await self._db.execute(
+            select(OVERRIDES.c.provider_id, OVERRIDES.c.day, OVERRIDES.c.intervals).where(
+                OVERRIDES.c.provider_id.in_(list(provider_ids)), OVERRIDES.c.day.in_(list(days))
+            )
+        )
+        return {
+            (row.provider_id, row.day): intervals_from_json(row.intervals["intervals"])
+            for row in rows
+        }
 
     async def put(self, override: ScheduleOverride) -> None:
         values = {
@@ -360,12 +395,29 @@ class SqlBookingRepository:
         rows = await self._db.execute(select(BOOKINGS).where(BOOKINGS.c.id.in_(wanted)))
         return {row.id: _booking(row) for row in rows}
 
-    async def confirmed_spans(self, provider_id: UUID, window: Span) -> list[tuple[UUID, Span]]:
+    async def confirmed_spans(
+        self, provider_ids: Collection[UUID], window: Span
+    ) -> dict[UUID, list[tuple[UUID, Span]]]:
+        """Per provider, the spans its confirmed bookings block within `window`."""
+        found: dict[UUID, list[tuple[UUID, Span]]] = {p: [] for p in provider_ids}
+        if not provider_ids:
+            return found
         rows = await self._db.execute(
-            _CONFIRMED_SPANS,
-            {"provider_id": provider_id, "start": window.start, "end": window.end},
+            select(
+                BOOKINGS.c.id,
+                BOOKINGS.c.provider_id,
+                BOOKINGS.c.blocked_from,
+                BOOKINGS.c.blocked_until,
+            ).where(
+                BOOKINGS.c.provider_id.in_(list(provider_ids)),
+                BOOKINGS.c.status == BookingStatus.CONFIRMED.value,
+                BOOKINGS.c.blocked_from < window.end,
+                BOOKINGS.c.blocked_until > window.start,
+            )
         )
-        return [(row.id, Span(row.blocked_from, row.blocked_until)) for row in rows]
+        for row in rows:
+            found[row.provider_id].append((row.id, Span(row.blocked_from, row.blocked_until)))
+        return found
 
     async def add_many(self, bookings: Sequence[Booking]) -> None:
         if bookings:
@@ -492,21 +544,45 @@ class SqlBookingRequestRepository:
         row = (await self._db.execute(_REQUEST_BY_KEY, params)).first()
         return None if row is None else _request(row)
 
-    async def pending_for_provider(
-        self, provider_id: UUID, limit: int, lock: bool
+    async def pending_for_providers(
+        self, provider_ids: Collection[UUID], limit: int
     ) -> list[BookingRequest]:
+        """The oldest pending requests of these providers (for each, its oldest come first)."""
+        if not provider_ids:
+            return []
         query = (
             select(REQUESTS)
             .where(
-                BookingRequestRow.provider_id == provider_id,
-                BookingRequestRow.status == RequestStatus.PENDING.value,
+                REQUESTS.c.provider_id.in_(list(provider_ids)),
+                REQUESTS.c.status == RequestStatus.PENDING.value,
             )
-            .order_by(BookingRequestRow.seq)
+            .order_by(REQUESTS.c.seq)
             .limit(limit)
         )
-        if lock:
-            query = query.with_for_update()
         return [_request(row) for row in (await self._db.execute(query)).all()]
+
+    async def pending_by_ids(self, request_ids: Collection[UUID]) -> list[BookingRequest]:
+        """Those of the requests still pending, locked, oldest first."""
+        if not request_ids:
+            return []
+        query = (
+            select(REQUESTS)
+            .where(
+                REQUESTS.c.id.in_(list(request_ids)),
+                REQUESTS.c.status == RequestStatus.PENDING.value,
+            )
+            .order_by(REQUESTS.c.seq)
+            .with_for_update()
+        )
+        return [_request(row) for row in (await self._db.execute(query)).all()]
+
+    async def count_attempts(self, request_ids: Collection[UUID]) -> None:
+        """Count one more attempt at each of the requests (one statement)."""
+        if request_ids:
+            statement = update(REQUESTS).where(REQUESTS.c.id.in_(list(request_ids)))
+            await self._db.execute(
+                _relaxed(statement, self._db).values(attempts=REQUESTS.c.attempts + 1)
+            )
 
     async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
         """Count one more attempt at the provider's oldest pending request (one statement)."""
@@ -520,14 +596,7 @@ class SqlBookingRequestRepository:
             .limit(1)
             .scalar_subquery()
         )
-        statement = update(REQUESTS).where(REQUESTS.c.seq == oldest)
-        if self._db.dialect.name == "postgresql":
-            # Losing this count in a database crash costs one extra retry at most, so its
-            # commit need not wait for the disk. set_config(..., true) lasts for this
-            # statement's own transaction, and PostgreSQL reads synchronous_commit when that
-            # transaction commits; as an uncorrelated subquery it runs once, first.
-            relaxed = select(func.set_config("synchronous_commit", "off", True))
-            statement = statement.where(relaxed.scalar_subquery() == "off")
+        statement = _relaxed(update(REQUESTS).where(REQUESTS.c.seq == oldest), self._db)
         row = (
             await self._db.execute(
                 statement.values(attempts=REQUESTS.c.attempts + 1).returning(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -23,7 +23,9 @@ from infra.repositories import (
 
 log = logging.getLogger(__name__)
 
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ADVISORY_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"
+)
 
 
 def advisory_key(provider_id: UUID) -> int:
@@ -146,8 +148,13 @@ class SqlUnitOfWork:
         self._pending.append(effect)
 
     async def lock_provider(self, provider_id: UUID) -> None:
-        if self._is_postgres:
-            await self._connection.execute(_ADVISORY_LOCK, {"key": advisory_key(provider_id)})
+        await self.lock_providers([provider_id])
+
+    async def lock_providers(self, provider_ids: Collection[UUID]) -> None:
+        if self._is_postgres and provider_ids:
+            # One statement; unnest() yields the keys in the (sorted) order given.
+            keys = sorted({advisory_key(p) for p in provider_ids})
+            await self._connection.execute(_ADVISORY_LOCKS, {"keys": keys})
         # On SQLite every transaction already began with BEGIN IMMEDIATE: the write lock.
 
 

@@ -10,11 +10,11 @@ from celery import Celery
 from domain.use_cases.processing import (
     ProcessingLimits,
     RecentlyDecided,
-    process_provider,
+    process_wakeups,
     wake_stuck,
 )
 from infra.settings import Settings
-from workers.runtime import runtime, utc_now
+from workers.runtime import Runtime, runtime, utc_now
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
@@ -24,17 +24,12 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name="bookings.process", acks_late=True, ignore_result=True)
     def process(provider_id: str, request_id: str) -> None:
         rt = runtime(settings)
-        rt.run(
-            process_provider(
-                UUID(provider_id),
-                UUID(request_id),
-                rt.database,
-                rt.notifier,
-                utc_now,
-                limits,
-                recent,
-            )
-        )
+        rt.run(decide(rt, UUID(provider_id), UUID(request_id)))
+
+    async def decide(rt: Runtime, provider_id: UUID, request_id: UUID) -> None:
+        others = await rt.queue.take_waiting(provider_id, limits.batch_size)
+        woken = [(provider_id, request_id), *others]
+        await process_wakeups(woken, rt.database, rt.notifier, utc_now, limits, recent)
 
     @app.task(name="bookings.sweep", acks_late=True, ignore_result=True)
     def sweep() -> None:

@@ -15,9 +15,10 @@ import asyncio
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from domain.availability import Span
@@ -25,7 +26,7 @@ from domain.decisions import decide_batch
 from domain.events import REQUEST_FAILED, Event
 from domain.model import BookingRequest, Provider, RequestStatus
 from domain.ports import Notifier, Outcome, UnitOfWork, UnitsOfWork, WakeupQueue
-from domain.schedule import Interval, intervals_for
+from domain.schedule import Interval
 
 log = logging.getLogger(__name__)
 
@@ -35,68 +36,100 @@ Clock = Callable[[], datetime]
 @dataclass(frozen=True, slots=True)
 class ProcessingLimits:
     max_attempts: int = 3
-    batch_size: int = 200  # requests applied in one transaction at most
+    batch_size: int = 200  # requests decided in one transaction at most
+    max_rounds: int = 50  # batches per wake-up, so one busy partition cannot hog a worker
     retry_pause_seconds: float = 0.1
 
 
-def _reach(provider: Provider, requests: list[BookingRequest]) -> Span | None:
+def _reach(requests: list[BookingRequest], providers: dict[UUID, Provider]) -> Span | None:
     """The real time within which a booking could stand in the way of these requests."""
-    starts = [r.start for r in requests if r.start is not None]
-    if not starts:
+    moments = [
+        (r.start, providers[r.provider_id])
+        for r in requests
+        if r.start is not None and r.provider_id in providers
+    ]
+    if not moments:
         return None
-    rules = provider.rules
     margin = timedelta(
-        minutes=rules.slot_minutes + rules.buffer_before_minutes + rules.buffer_after_minutes
+        minutes=max(
+            p.slot_minutes + p.buffer_before_minutes + p.buffer_after_minutes for _, p in moments
+        )
     )
-    return Span(min(starts) - margin, max(starts) + margin)
+    return Span(min(t for t, _ in moments) - margin, max(t for t, _ in moments) + margin)
 
 
 async def _hours(
-    uow: UnitOfWork, provider: Provider, requests: list[BookingRequest]
-) -> dict[date, tuple[Interval, ...]]:
-    zone = provider.rules.zone
-    days = {r.start.astimezone(zone).date() for r in requests if r.start is not None}
-    if not days:
-        return {}
-    overrides = await uow.overrides.between(provider.id, min(days), max(days))
-    return {day: intervals_for(day, provider.weekly, overrides) for day in days}
+    uow: UnitOfWork, requests: list[BookingRequest], providers: dict[UUID, Provider]
+) -> dict[UUID, dict[date, tuple[Interval, ...]]]:
+    """Per provider, its hours on the local dates its requests ask for."""
+    wanted = {
+        (r.provider_id, r.start.astimezone(providers[r.provider_id].rules.zone).date())
+        for r in requests
+        if r.start is not None and r.provider_id in providers
+    }
+    overrides = await uow.overrides.on_days({pid for pid, _ in wanted}, {day for _, day in wanted})
+    hours: dict[UUID, dict[date, tuple[Interval, ...]]] = {}
+    for provider_id, day in wanted:
+        override = overrides.get((provider_id, day))
+        weekly = providers[provider_id].weekly.for_weekday(day.weekday())
+        hours.setdefault(provider_id, {})[day] = weekly if override is None else override
+    return hours
 
 
 async def _apply_batch(
-    provider_id: UUID, limit: int, uow: UnitOfWork, notifier: Notifier, now: datetime
+    request_ids: Collection[UUID],
+    provider_ids: Collection[UUID],
+    uow: UnitOfWork,
+    notifier: Notifier,
+    now: datetime,
 ) -> list[UUID]:
-    """Decide up to `limit` pending requests of the provider in one transaction.
+    """Decide those of the requests still pending, with their providers locked, in one
+    transaction; returns the ids decided.
 
-    Reads what the batch touches in a fixed number of statements, decides in memory (each
-    request seeing the effects of those before it), writes the results, and returns the ids
-    of the requests decided.
+    Reads what the batch touches in a fixed number of statements (whatever its size and
+    however many providers it spans), decides each provider's requests in memory in accept
+    order, and writes the results back.
     """
     async with uow:
-        await uow.lock_provider(provider_id)
-        pending = await uow.requests.pending_for_provider(provider_id, limit, lock=True)
+        await uow.lock_providers(provider_ids)
+        pending = await uow.requests.pending_by_ids(request_ids)
         if not pending:
             return []
-        provider = await uow.providers.get(provider_id)
-        hours: dict[date, tuple[Interval, ...]] = {}
-        confirmed: list[tuple[UUID, Span]] = []
-        if provider is not None:
-            hours = await _hours(uow, provider, pending)
-            reach = _reach(provider, pending)
-            if reach is not None:
-                confirmed = await uow.bookings.confirmed_spans(provider_id, reach)
+        providers = await uow.providers.get_many({r.provider_id for r in pending})
+        hours = await _hours(uow, pending, providers)
+        reach = _reach(pending, providers)
+        confirmed = await uow.bookings.confirmed_spans(set(providers), reach) if reach else {}
         targets = await uow.bookings.get_many({r.booking_id for r in pending if r.booking_id})
-        decision = decide_batch(provider, pending, hours, targets, confirmed, now)
-        await uow.bookings.add_many(decision.created)
-        await uow.bookings.update_many(decision.changed)
-        await uow.requests.finish_many(decision.outcomes)
-        await uow.events.add_many(decision.events, now)
-        decided = [request_id for request_id, _ in decision.outcomes]
-        if decision.changes_bookings:
-            version = await uow.providers.bump_version(provider_id)
-            # The cache version moves before waiting readers hear of the outcome, so nobody
-            # who has seen a booking succeed is offered its slot again.
-            uow.after_commit(lambda: notifier.provider_changed(provider_id, version))
-        uow.after_commit(lambda: notifier.requests_completed(decided))
+        by_provider: dict[UUID, list[BookingRequest]] = {}
+        for request in pending:  # oldest first, so each provider's list is in accept order
+            by_provider.setdefault(request.provider_id, []).append(request)
+        decisions = [
+            (
+                provider_id,
+                decide_batch(
+                    providers.get(provider_id),
+                    requests,
+                    hours.get(provider_id, {}),
+                    targets,
+                    confirmed.get(provider_id, []),
+                    now,
+                ),
+            )
+            for provider_id, requests in by_provider.items()
+        ]
+        await uow.bookings.add_many([b for _, d in decisions for b in d.created])
+        await uow.bookings.update_many([b for _, d in decisions for b in d.changed])
+        await uow.requests.finish_many([o for _, d in decisions for o in d.outcomes])
+        await uow.events.add_many([e for _, d in decisions for e in d.events], now)
+        decided = [request_id for _, d in decisions for request_id, _ in d.outcomes]
+        versions = await uow.providers.bump_versions(
+            {provider_id for provider_id, d in decisions if d.changes_bookings}
+        )
+        # Cache versions move before waiting readers hear of the outcome, so nobody who has
+        # seen a booking succeed is offered its slot again.
+        for provider_id, version in versions.items():
+            uow.after_commit(partial(notifier.provider_changed, provider_id, version))
+        uow.after_commit(partial(notifier.requests_completed, decided))
         await uow.commit()
     return decided
 
@@ -150,54 +183,94 @@ class RecentlyDecided:
             self._ids.discard(self._order.popleft())
 
 
-async def process_provider(
-    provider_id: UUID,
-    woken_for: UUID,
+async def _try(
+    requests: list[BookingRequest],
+    units: UnitsOfWork,
+    notifier: Notifier,
+    clock: Clock,
+    limits: ProcessingLimits,
+    attempts: int,
+) -> list[UUID]:
+    ids = [r.id for r in requests]
+    try:
+        return await _apply_batch(
+            ids, {r.provider_id for r in requests}, units.unit_of_work(), notifier, clock()
+        )
+    except Exception:
+        log.exception("deciding %d requests failed (attempt %d)", len(ids), attempts)
+        await asyncio.sleep(limits.retry_pause_seconds * attempts)
+        return []
+
+
+async def _alone(
+    head: BookingRequest,
+    units: UnitsOfWork,
+    notifier: Notifier,
+    clock: Clock,
+    limits: ProcessingLimits,
+) -> list[UUID]:
+    """Try the provider's oldest pending request by itself, counting the attempt first."""
+    async with units.single_writer() as uow:
+        counted = await uow.requests.count_attempt(head.provider_id)
+        await uow.commit()
+    if counted is None:
+        return []
+    head_id, attempts = counted
+    if attempts > limits.max_attempts:
+        await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock())
+        return [head_id]
+    alone = dataclasses.replace(head, id=head_id)
+    return await _try([alone], units, notifier, clock, limits, attempts)
+
+
+async def process_wakeups(
+    woken: Sequence[tuple[UUID, UUID]],
     units: UnitsOfWork,
     notifier: Notifier,
     clock: Clock,
     limits: ProcessingLimits = ProcessingLimits(),
     recent: RecentlyDecided | None = None,
 ) -> int:
-    """Apply the provider's pending requests until the one we were woken for is decided.
+    """Decide the pending requests of the providers named by wake-ups `(provider, request)`.
 
-    Returns how many requests were decided. A duplicate wake-up finds its request decided
-    and does nothing.
+    Every provider's requests are applied oldest first; one transaction decides many
+    providers' requests at once when many are waiting. A wake-up whose request this
+    process decided lately costs nothing. Before a batch an attempt is counted at each of
+    its requests (in a transaction of its own); a provider whose oldest pending request
+    shows an attempt that never finished is handled alone, oldest request first, so a
+    request that keeps failing is found out and marked failed after `max_attempts`.
+    Returns how many requests were decided.
     """
     recent = recent if recent is not None else RecentlyDecided()
+    providers = {provider_id for provider_id, request_id in woken if request_id not in recent}
     decided = 0
-    while woken_for not in recent:
+    for _ in range(limits.max_rounds):
+        if not providers:
+            break
         async with units.reader() as uow:
-            target = await uow.requests.get(woken_for)
-        if target is None or target.status is not RequestStatus.PENDING:
-            return decided
-        async with units.single_writer() as uow:
-            head = await uow.requests.count_attempt(provider_id)
-            await uow.commit()
-        if head is None:  # pragma: no cover - the target itself is pending
-            return decided
-        head_id, attempts = head
-        if attempts > limits.max_attempts:
-            await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock())
-            recent.add_all([head_id])
-            decided += 1
-            continue
-        # An earlier attempt at this head did not finish: try it alone, so whatever breaks
-        # is pinned on the request that breaks it and the others are not held hostage.
-        limit = 1 if attempts > 1 else limits.batch_size
-        try:
-            ids = await _apply_batch(provider_id, limit, units.unit_of_work(), notifier, clock())
-        except Exception:
-            log.exception(
-                "applying requests of provider %s failed (attempt %d at %s)",
-                provider_id,
-                attempts,
-                head_id,
-            )
-            await asyncio.sleep(limits.retry_pause_seconds * attempts)
-            continue
-        recent.add_all(ids)
-        decided += len(ids)
+            pending = await uow.requests.pending_for_providers(providers, limits.batch_size)
+        if not pending:
+            break
+        heads: dict[UUID, BookingRequest] = {}
+        for request in pending:
+            heads.setdefault(request.provider_id, request)
+        unfinished = {pid for pid, head in heads.items() if head.attempts > 0}
+        for provider_id in sorted(unfinished):
+            ids = await _alone(heads[provider_id], units, notifier, clock, limits)
+            recent.add_all(ids)
+            decided += len(ids)
+        batch = [r for r in pending if r.provider_id not in unfinished]
+        ids = []
+        if batch:
+            async with units.single_writer() as uow:
+                await uow.requests.count_attempts([r.id for r in batch])
+                await uow.commit()
+            ids = await _try(batch, units, notifier, clock, limits, attempts=1)
+            recent.add_all(ids)
+            decided += len(ids)
+        if len(pending) < limits.batch_size and not unfinished and len(ids) == len(batch):
+            break  # everything these providers had pending was decided in this round
+        providers = set(heads)
     return decided
 
 

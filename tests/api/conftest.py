@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from domain.model import Role
-from domain.use_cases.processing import process_provider
+from domain.use_cases.processing import process_wakeups
 from infra.settings import Settings
 from tests.conftest import TestDatabase, issue_key, redis_server_url
 
@@ -59,8 +59,11 @@ class Api:
         context = self.client.app.state.context
 
         async def process() -> None:
-            await process_provider(
-                UUID(provider_id), UUID(request_id), context.database, context.notifier, lambda: NOW
+            await process_wakeups(
+                [(UUID(provider_id), UUID(request_id))],
+                context.database,
+                context.notifier,
+                lambda: NOW,
             )
 
         self.client.blocking_portal.call(process)

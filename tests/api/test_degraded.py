@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakeredis import FakeAsyncRedis
 from litestar.testing import TestClient
 from redis.asyncio import Redis
 
@@ -59,10 +61,15 @@ def test_without_redis_availability_is_computed_and_bookings_are_still_accepted(
 
 
 def test_without_a_database_the_answer_is_503_with_retry_after(tmp_path: Path) -> None:
-    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
-    settings = Settings.from_env({"DATABASE_URL": nowhere, "REDIS_URL": "redis://x"}, dotenv=None)
-    from fakeredis import FakeAsyncRedis
+    # A port bound but not listening refuses connections, and nobody else can take it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{held.getsockname()[1]}/none"
+        answer_without_database(nowhere)
 
+
+def answer_without_database(url: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": "redis://x"}, dotenv=None)
     with TestClient(create_app(settings, redis=FakeAsyncRedis())) as http:
         response = http.get("/v1/providers", headers={"Authorization": "Bearer bk_whatever"})
         assert response.status_code == 503
