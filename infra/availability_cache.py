@@ -7,7 +7,6 @@ Redis is a cache here, not the record: when it is unreachable every method behav
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 from uuid import UUID
 
@@ -15,11 +14,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from infra.notifications import version_key
+from infra.redis_trouble import OccasionalWarning
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "booking:availability:answer:"
-_WARN_EVERY_SECONDS = 10.0
 
 # The version and the answer filed under it, in one round trip: {version, answer?} or {}.
 _LOOKUP = """
@@ -35,13 +34,9 @@ class RedisAvailabilityCache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._lookup = redis.register_script(_LOOKUP)
-        self._warned_at = 0.0
-
-    def _unreachable(self, exc: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._warned_at > _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("availability cache unavailable, answering from the database: %r", exc)
+        self._unreachable = OccasionalWarning(
+            log, "availability cache unavailable, answering from the database"
+        )
 
     async def version(self, provider_id: UUID) -> int | None:
         try:

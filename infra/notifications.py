@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra.redis_trouble import OccasionalWarning
+
 log = logging.getLogger(__name__)
 
 REQUESTS_DONE_CHANNEL = "booking:requests:done"
-_WARN_EVERY_SECONDS = 10.0
 
 # Raise a counter, never lower it: version bumps of one provider may arrive out of order.
 _RAISE_TO = """
@@ -40,13 +40,7 @@ class RedisNotifier:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._raise_to = redis.register_script(_RAISE_TO)
-        self._warned_at = 0.0
-
-    def _unreachable(self, exc: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._warned_at > _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning("cannot notify through Redis: %r", exc)
+        self._unreachable = OccasionalWarning(log, "cannot notify through Redis")
 
     async def provider_changed(self, provider_id: UUID, version: int) -> None:
         try:
