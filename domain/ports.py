@@ -38,7 +38,6 @@ class ProviderRepository(Protocol):
     async def add(self, provider: Provider) -> None: ...
     async def update(self, provider: Provider) -> None: ...
     async def list(self, limit: int, cursor: str | None) -> Page[Provider]: ...
-    async def bump_version(self, provider_id: UUID) -> int: ...
     async def bump_versions(self, provider_ids: Collection[UUID]) -> dict[UUID, int]: ...
 
 
@@ -65,7 +64,6 @@ class BookingFilter:
 
 class BookingRepository(Protocol):
     async def get(self, booking_id: UUID) -> Booking | None: ...
-    async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]: ...
     async def get_many(self, booking_ids: Iterable[UUID]) -> dict[UUID, Booking]: ...
     async def confirmed_spans(
         self, provider_ids: Collection[UUID], window: Span
@@ -142,11 +140,11 @@ class UnitOfWork(Protocol):
     def after_commit(self, effect: AfterCommit) -> None:
         """Run `effect` once the transaction has committed; drop it on rollback."""
 
-    async def lock_provider(self, provider_id: UUID) -> None:
-        """Serialise writers of one provider until the transaction ends."""
-
     async def lock_providers(self, provider_ids: Collection[UUID]) -> None:
-        """The same for several, taken in one fixed order so two batches cannot deadlock."""
+        """Serialise writers of these providers until the transaction ends.
+
+        Locks are taken in one fixed order, so two transactions cannot deadlock on them.
+        """
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

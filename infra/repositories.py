@@ -270,16 +270,6 @@ class SqlProviderRepository:
         )
         return {row.id: int(row.version) for row in rows}
 
-    async def bump_version(self, provider_id: UUID) -> int:
-        version = await self._db.scalar(
-            update(PROVIDERS)
-            .where(ProviderRow.id == provider_id)
-            .values(version=ProviderRow.version + 1)
-            .returning(ProviderRow.version)
-        )
-        assert version is not None
-        return int(version)
-
 
 class SqlOverrideRepository:
     def __init__(self, connection: Statements) -> None:
@@ -376,17 +366,6 @@ class SqlBookingRepository:
     async def get(self, booking_id: UUID) -> Booking | None:
         row = (await self._db.execute(_BOOKING_BY_ID, {"id": booking_id})).first()
         return None if row is None else _booking(row)
-
-    async def blocked_spans(self, provider_id: UUID, window: Span) -> list[Span]:
-        rows = await self._db.execute(
-            select(BookingRow.blocked_from, BookingRow.blocked_until).where(
-                BookingRow.provider_id == provider_id,
-                BookingRow.status == BookingStatus.CONFIRMED.value,
-                BookingRow.blocked_from < window.end,
-                BookingRow.blocked_until > window.start,
-            )
-        )
-        return [Span(row.blocked_from, row.blocked_until) for row in rows]
 
     async def get_many(self, booking_ids: Iterable[UUID]) -> dict[UUID, Booking]:
         wanted = list(booking_ids)

@@ -147,9 +147,6 @@ class SqlUnitOfWork:
     def after_commit(self, effect: AfterCommit) -> None:
         self._pending.append(effect)
 
-    async def lock_provider(self, provider_id: UUID) -> None:
-        await self.lock_providers([provider_id])
-
     async def lock_providers(self, provider_ids: Collection[UUID]) -> None:
         if self._is_postgres and provider_ids:
             # One statement; unnest() yields the keys in the (sorted) order given.

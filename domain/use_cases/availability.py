@@ -65,7 +65,8 @@ async def find_availability(
                 + rules.buffer_after_minutes
             ),
         )
-        blocked = await uow.bookings.blocked_spans(provider.id, reach)
+        confirmed = await uow.bookings.confirmed_spans([provider.id], reach)
+        blocked = [span for _, span in confirmed[provider.id]]
     return AvailabilityAnswer(
         provider=provider,
         zone=zone,

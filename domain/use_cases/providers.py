@@ -115,7 +115,7 @@ async def update_provider(
 ) -> Provider:
     async with uow:
         # Lock before reading, so concurrent changes apply one after the other, none lost.
-        await uow.lock_provider(cmd.provider_id)
+        await uow.lock_providers([cmd.provider_id])
         old = await uow.providers.get(cmd.provider_id)
         if old is None:
             raise NotFound(f"provider {cmd.provider_id} not found")
@@ -171,11 +171,11 @@ async def put_override(cmd: PutOverride, uow: UnitOfWork, notifier: Notifier) ->
     intervals = parse_intervals(cmd.intervals, "intervals")
     override = ScheduleOverride(cmd.provider_id, cmd.day, intervals)
     async with uow:
-        await uow.lock_provider(cmd.provider_id)
+        await uow.lock_providers([cmd.provider_id])
         if await uow.providers.get(cmd.provider_id) is None:
             raise NotFound(f"provider {cmd.provider_id} not found")
         await uow.overrides.put(override)
-        version = await uow.providers.bump_version(cmd.provider_id)
+        version = (await uow.providers.bump_versions([cmd.provider_id]))[cmd.provider_id]
         uow.after_commit(lambda: notifier.provider_changed(cmd.provider_id, version))
         await uow.commit()
     return override
@@ -183,11 +183,11 @@ async def put_override(cmd: PutOverride, uow: UnitOfWork, notifier: Notifier) ->
 
 async def delete_override(cmd: DeleteOverride, uow: UnitOfWork, notifier: Notifier) -> None:
     async with uow:
-        await uow.lock_provider(cmd.provider_id)
+        await uow.lock_providers([cmd.provider_id])
         if await uow.providers.get(cmd.provider_id) is None:
             raise NotFound(f"provider {cmd.provider_id} not found")
         if await uow.overrides.delete(cmd.provider_id, cmd.day):
-            version = await uow.providers.bump_version(cmd.provider_id)
+            version = (await uow.providers.bump_versions([cmd.provider_id]))[cmd.provider_id]
             uow.after_commit(lambda: notifier.provider_changed(cmd.provider_id, version))
             await uow.commit()
 
