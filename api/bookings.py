@@ -7,6 +7,7 @@ import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -317,7 +318,7 @@ def _filter_id(raw: str | None) -> UUID | None:
         raise ValidationFailed([FieldError("provider_id", "is not a UUID")]) from None
 
 
-def _bound(raw: str | None, field: str, zone: Any, end: bool) -> datetime | None:
+def _bound(raw: str | None, field: str, zone: ZoneInfo | None, end: bool) -> datetime | None:
     """A date (a whole calendar day in the request's zone, UTC without one) or a date-time."""
     if raw is None:
         return None
