@@ -131,6 +131,33 @@ def local_today(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
+def provider_days(window: Span, zone: ZoneInfo) -> tuple[date, date]:
+    """The provider-local dates whose slots can start inside `window`.
+
+    One day wider on each side than the window's ends read in `zone`: where clocks fell back
+    across midnight (Newfoundland until 2010 went from 00:01 back to 23:01), local dates run
+    backwards for a moment, and a date can appear inside a window that its ends do not name.
+    """
+    first = window.start.astimezone(zone).date() - _ONE_DAY
+    last = (window.end - timedelta(microseconds=1)).astimezone(zone).date() + _ONE_DAY
+    return first, last
+
+
+def _next_offset_change(start: datetime, end: datetime, zone: ZoneInfo) -> datetime | None:
+    """The first instant in `(start, end]` at which `zone`'s UTC offset changes, if any."""
+    before = start.astimezone(zone).utcoffset()
+    if end.astimezone(zone).utcoffset() == before:
+        return None
+    low, high = start, end
+    while high - low > timedelta(seconds=1):
+        middle = (low + (high - low) / 2).replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
 def _merge(spans: Iterable[Span]) -> tuple[list[datetime], list[datetime]]:
     """Union of spans as sorted, disjoint starts and ends (touching spans join)."""
     starts: list[datetime] = []
@@ -157,12 +184,16 @@ def free_slots(
     today = local_today(now, zone)
     last_bookable_day = today + timedelta(days=rules.max_advance_days)
     blocked_starts, blocked_ends = _merge(blocked)
-    # Cap how long an answer may be reused even when nothing in it is due to change.
+    # Cap how long an answer may be reused even when nothing in it is due to change, and end
+    # it at a change of the clocks: where they fall back across midnight, "today" (and so the
+    # horizon) steps back too.
     valid_until = now + timedelta(hours=1)
+    change = _next_offset_change(now, valid_until, zone)
+    if change is not None:
+        valid_until = change
 
     slots: list[Slot] = []
-    day = window.start.astimezone(zone).date()
-    last_day = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    day, last_day = provider_days(window, zone)
     while day <= last_day:
         if day > last_bookable_day:
             # Tomorrow's local midnight brings one more date into the horizon.

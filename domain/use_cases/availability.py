@@ -9,7 +9,14 @@ from typing import Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from domain.availability import MAX_RANGE_DAYS, Availability, Span, day_window, free_slots
+from domain.availability import (
+    MAX_RANGE_DAYS,
+    Availability,
+    Span,
+    day_window,
+    free_slots,
+    provider_days,
+)
 from domain.errors import FieldError, NotFound, ValidationFailed
 from domain.model import Provider
 from domain.ports import UnitOfWork
@@ -51,9 +58,7 @@ async def find_availability(
         rules = provider.rules
         zone = query.zone or rules.zone
         window = day_window(query.first, query.last, zone)
-        first_local = window.start.astimezone(rules.zone).date()
-        last_local = (window.end - timedelta(microseconds=1)).astimezone(rules.zone).date()
-        overrides = await uow.overrides.between(provider.id, first_local, last_local)
+        overrides = await uow.overrides.between(provider.id, *provider_days(window, rules.zone))
         # A booking blocks a slot when their buffered spans meet, so look that far around.
         reach = Span(
             window.start

@@ -26,17 +26,8 @@ def hours(start: str, end: str) -> tuple[Interval, ...]:
     return (Interval(parse_wall_time(start, is_end=False), parse_wall_time(end, is_end=True)),)
 
 
-def exists(wall: datetime, zone: ZoneInfo) -> bool:
-    """Whether the clocks in `zone` ever show the naive `wall` (checked both ways round)."""
-    return any(
-        wall.replace(tzinfo=zone, fold=fold).astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-        == wall
-        for fold in (0, 1)
-    )
-
-
 def occurrences(wall: datetime, zone: ZoneInfo) -> set[datetime]:
-    """Every instant at which the clocks in `zone` show `wall`."""
+    """Every instant at which the clocks in `zone` show the naive `wall` (none, one or two)."""
     return {
         instant
         for fold in (0, 1)
@@ -45,6 +36,10 @@ def occurrences(wall: datetime, zone: ZoneInfo) -> set[datetime]:
         .replace(tzinfo=None)
         == wall
     }
+
+
+def exists(wall: datetime, zone: ZoneInfo) -> bool:
+    return bool(occurrences(wall, zone))
 
 
 def offered(
@@ -239,4 +234,60 @@ def test_havana_repeated_midnight_starts_the_day_at_its_first_occurrence() -> No
         (utc("2027-11-07T04:30Z"), utc("2027-11-07T05:00Z")),  # 00:30 -04:00
         (utc("2027-11-07T06:00Z"), utc("2027-11-07T06:30Z")),  # 01:00 -05:00
         (utc("2027-11-07T06:30Z"), utc("2027-11-07T07:00Z")),  # 01:30 -05:00
+    ]
+
+
+def test_st_johns_00_01_fall_back_offers_the_midnight_slot_inside_the_window() -> None:
+    zone = ZoneInfo("America/St_Johns")
+    # 2010-11-07 00:00 NDT (02:30Z) happened, then at 00:01 NDT the clocks went back to
+    # 2010-11-06 23:01 NST: local dates ran backwards for a minute.
+    assert occurrences(datetime(2010, 11, 7), zone) == {
+        utc("2010-11-07T02:30Z"),
+        utc("2010-11-07T03:30Z"),
+    }
+    assert utc("2010-11-07T02:31Z").astimezone(zone).date() == date(2010, 11, 6)
+    # Asked from Buenos Aires for 6 November: 03:00Z on the 6th to 03:00Z on the 7th.
+    window = day_window(date(2010, 11, 6), date(2010, 11, 6), ZoneInfo("America/Buenos_Aires"))
+    assert (window.start, window.end) == (utc("2010-11-06T03:00Z"), utc("2010-11-07T03:00Z"))
+    every_day = WeeklySchedule(days=(hours("00:00", "24:00"),) * 7)
+    rules = Rules(zone=zone, slot_minutes=30, weekly=every_day, max_advance_days=3650)
+    answer = free_slots(rules, {}, [], window, now=utc("2010-10-01T00:00Z"))
+    starts = {slot.start for slot in answer.slots}
+    # 00:00 NDT on the 7th starts inside the window, so it is offered.
+    assert utc("2010-11-07T02:30Z") in starts
+
+
+def test_an_answer_ends_where_the_clocks_fall_back_across_midnight() -> None:
+    zone = ZoneInfo("America/St_Johns")
+    every_day = WeeklySchedule(days=(hours("00:00", "24:00"),) * 7)
+    rules = Rules(zone=zone, slot_minutes=30, weekly=every_day, max_advance_days=0)
+    window = day_window(date(2010, 11, 7), date(2010, 11, 7), zone)
+    just_after_midnight = utc("2010-11-07T02:30:30Z")  # 00:00:30 NDT on the 7th: today
+    answer = free_slots(rules, {}, [], window, now=just_after_midnight)
+    assert answer.slots  # the 7th is today, inside a horizon of 0 days
+    # At 00:01 NDT the clocks go back to 23:01 on the 6th, and the 7th is beyond the horizon
+    # again: the answer must not be reused past that moment.
+    assert answer.valid_until <= utc("2010-11-07T02:31Z")
+    assert free_slots(rules, {}, [], window, now=utc("2010-11-07T02:31Z")).slots == []
+
+
+def test_horizon_grows_at_the_first_of_two_midnights() -> None:
+    zone = ZoneInfo("America/Havana")
+    sunday = date(2027, 11, 7)  # 00:00-00:59 happen twice (01:00 -04:00 becomes 00:00 -05:00)
+    first_midnight = utc("2027-11-07T04:00Z")
+    assert occurrences(datetime.combine(sunday, time()), zone) == {
+        first_midnight,
+        utc("2027-11-07T05:00Z"),
+    }
+    every_day = WeeklySchedule(days=(hours("09:00", "11:00"),) * 7)
+    rules = Rules(zone=zone, slot_minutes=60, weekly=every_day, max_advance_days=0)
+    window = day_window(sunday, sunday, zone)
+    # On Saturday evening Sunday is beyond a zero-day horizon; it enters at the FIRST midnight.
+    before = free_slots(rules, {}, [], window, now=first_midnight - timedelta(minutes=30))
+    assert before.slots == []
+    assert before.valid_until == first_midnight
+    after = free_slots(rules, {}, [], window, now=first_midnight)
+    assert [(s.start, s.end) for s in after.slots] == [
+        (utc("2027-11-07T14:00Z"), utc("2027-11-07T15:00Z")),  # 09:00 -05:00
+        (utc("2027-11-07T15:00Z"), utc("2027-11-07T16:00Z")),  # 10:00 -05:00
     ]
