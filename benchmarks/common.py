@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -622,3 +622,197 @@ def print_table(rows: Sequence[Mapping[str, Any]], file: Any = None) -> None:
     for row in cells:
         print(fmt(row), file=out)
     out.flush()
+
+
+# ----------------------------------------------------------------------------- Redis
+
+
+def redis_url_for_db(db: int, base: str | None = None) -> str:
+    """`base` (default BENCH_REDIS_URL) pointing at Redis database index `db`."""
+    parts = urlsplit(base or REDIS_URL)
+    return parts._replace(path=f"/{db}").geturl()
+
+
+def redis_db_index(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path else 0
+
+
+def redis_dbsize(url: str) -> int:
+    import redis  # noqa: PLC0415 - a dependency of the project, used by few benchmarks
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.dbsize())
+    finally:
+        client.close()
+
+
+def redis_flush_own_db(url: str) -> None:
+    """FLUSHDB of a benchmark's own Redis database; refuses database 0 (shared)."""
+    import redis  # noqa: PLC0415
+
+    if redis_db_index(url) == 0:
+        raise ValueError("refusing to flush Redis database 0: it is shared")
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# ----------------------------------------------------------------------------- SQL on a bench db
+
+
+def database_url_psycopg(database: Database) -> str:
+    """A libpq URL of a benchmark database (for checks and monitoring from the harness)."""
+    admin = urlsplit(PG_ADMIN_URL)
+    return admin._replace(path=f"/{database.name}").geturl()
+
+
+def query_database(
+    database: Database, query: str, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows of one query against a benchmark database (a short-lived connection)."""
+    with psycopg.connect(database_url_psycopg(database), autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def table_stats(database: Database) -> dict[str, dict[str, int]]:
+    """Cumulative pg_stat_user_tables counters per table (inserts, updates, scans)."""
+    rows = query_database(
+        database,
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan, idx_scan"
+        " FROM pg_stat_user_tables",
+    )
+    names = ("n_tup_ins", "n_tup_upd", "n_tup_del", "seq_scan", "idx_scan")
+    return {
+        str(row[0]): dict(zip(names, (int(v or 0) for v in row[1:]), strict=True)) for row in rows
+    }
+
+
+def table_stats_delta(
+    before: Mapping[str, Mapping[str, int]], after: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for table, counters in after.items():
+        delta = {k: v - before.get(table, {}).get(k, 0) for k, v in counters.items()}
+        if any(delta.values()):
+            out[table] = delta
+    return out
+
+
+# ----------------------------------------------------------------------------- other processes
+
+
+@dataclass
+class BookingProcess:
+    """A `booking <args>` subprocess (worker, scheduler, ...) in its own session, log to a file.
+
+    Stopped by its PID: SIGTERM (Celery's warm shutdown), then SIGKILL of the process group
+    this harness created for it.
+    """
+
+    args: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else -1
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*booking_command(), *self.args],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_for_log(self, text: str, seconds: float = 60.0) -> None:
+        """Until `text` appears in the log; raises if the process exits or time runs out."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"booking {self.args[0]} exited early; log:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if text in self.log_path.read_text(errors="replace"):
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{text!r} not logged in {seconds}s; log:\n{self.log_tail()}")
+
+    def stop(self, seconds: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        pid = self.process.pid
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            log(f"booking {self.args[0]} (pid {pid}) ignored SIGTERM; killing its process group")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)  # the group this harness created for it
+            self.process.wait(5)
+        for child in child_pids(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """{pid: (comm, CPU seconds)} of every process on the machine."""
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        fields = tail.split()
+        out[int(entry.name)] = (
+            head.split("(", 1)[1],
+            (int(fields[11]) + int(fields[12])) / _TICKS,
+        )
+    return out
+
+
+def busiest_processes(
+    before: Mapping[int, tuple[str, float]],
+    after: Mapping[int, tuple[str, float]],
+    seconds: float,
+    exclude: Collection[int] = (),
+    top: int = 5,
+) -> list[dict[str, Any]]:
+    """The processes that used the most CPU between two snapshots (% of one core).
+
+    With `exclude` (the benchmark's own processes) this shows who else competed for the CPU.
+    """
+    used = []
+    for pid, (comm, cpu) in after.items():
+        if pid in exclude or pid not in before:
+            continue
+        delta = cpu - before[pid][1]
+        if delta > 0:
+            used.append((delta, pid, comm))
+    used.sort(reverse=True)
+    return [
+        {"pid": pid, "comm": comm, "cpu_pct": round(100.0 * d / seconds, 1)}
+        for d, pid, comm in used[:top]
+        if seconds > 0
+    ]
+
+
+def cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    return ""
