@@ -28,6 +28,7 @@ from infra.database import make_engine
 from infra.notifications import CompletionListener, RedisNotifier
 from infra.provider_catalog import CachedProviderCatalog
 from infra.queue import RedisWakeupQueue
+from infra.redis_client import redis_client
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase
 
@@ -57,7 +58,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = SqlDatabase(make_engine(settings.database_url, settings.database_pool_size))
-        client = redis or Redis.from_url(settings.redis_url)
+        client = redis or redis_client(settings.redis_url)
         completions = CompletionListener(client)
         availability_cache = RedisAvailabilityCache(client)
         app.state.context = AppContext(
@@ -68,7 +69,7 @@ def create_app(
             queue=RedisWakeupQueue(client, settings.booking_partitions),
             completions=completions,
             availability_cache=availability_cache,
-            catalog=CachedProviderCatalog(database, availability_cache),
+            catalog=CachedProviderCatalog(database, client),
             **({"clock": clock} if clock else {}),
         )
         await completions.start()

@@ -184,4 +184,8 @@ class Notifier(Protocol):
     """Tells waiting readers that requests reached a terminal status, and bumps caches."""
 
     async def requests_completed(self, request_ids: Sequence[UUID]) -> None: ...
-    async def provider_changed(self, provider_id: UUID, version: int) -> None: ...
+    async def availability_changed(self, provider_id: UUID, version: int) -> None:
+        """The provider's bookings changed: answers cached before `version` are stale."""
+
+    async def provider_changed(self, provider_id: UUID, version: int) -> None:
+        """Its settings or hours changed: cached answers and kept copies are stale."""

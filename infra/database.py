@@ -22,6 +22,7 @@ _POSTGRES_DRIVERS = {
 }
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 2
 
 
 def async_url(url: str) -> str:
@@ -87,6 +88,9 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         target,
         # A database that does not answer fails the request (503) instead of holding it.
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        # Past the pool, a request waits this long for a connection and then gets a 503 with
+        # Retry-After: an overloaded API sheds work at once instead of holding it for 30 s.
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
         pool_pre_ping=False,

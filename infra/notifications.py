@@ -17,20 +17,25 @@ log = logging.getLogger(__name__)
 
 REQUESTS_DONE_CHANNEL = "booking:requests:done"
 
-# Raise a counter, never lower it: version bumps of one provider may arrive out of order.
+# Raise counters, never lower them: version bumps of one provider may arrive out of order.
 _RAISE_TO = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local proposed = tonumber(ARGV[1])
-if proposed > current then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return proposed
+for _, key in ipairs(KEYS) do
+  local current = tonumber(redis.call('GET', key) or '0')
+  if proposed > current then redis.call('SET', key, ARGV[1]) end
 end
-return current
+return proposed
 """
 
 
 def version_key(provider_id: UUID) -> str:
+    """Moves with every change to what the provider offers: bookings, hours, settings."""
     return f"booking:availability:version:{provider_id}"
+
+
+def settings_key(provider_id: UUID) -> str:
+    """Moves only when the provider's settings or hours change (not with bookings)."""
+    return f"booking:provider:settings:{provider_id}"
 
 
 class RedisNotifier:
@@ -42,9 +47,15 @@ class RedisNotifier:
         self._raise_to = redis.register_script(_RAISE_TO)
         self._unreachable = OccasionalWarning(log, "cannot notify through Redis")
 
+    async def availability_changed(self, provider_id: UUID, version: int) -> None:
+        await self._raise([version_key(provider_id)], version)
+
     async def provider_changed(self, provider_id: UUID, version: int) -> None:
+        await self._raise([version_key(provider_id), settings_key(provider_id)], version)
+
+    async def _raise(self, keys: list[str], version: int) -> None:
         try:
-            await self._raise_to(keys=[version_key(provider_id)], args=[version])
+            await self._raise_to(keys=keys, args=[version])
         except RedisError as exc:
             self._unreachable(exc)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import socket
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +68,21 @@ def task_message(task: str, args: list[Any], queue: str) -> bytes:
     ).encode()
 
 
+# Pop up to ARGV[1] messages from the oldest end of the lists KEYS, in one round trip.
+_TAKE = """
+local limit = tonumber(ARGV[1])
+local taken = {}
+for _, key in ipairs(KEYS) do
+  if #taken >= limit then break end
+  local items = redis.call('RPOP', key, limit - #taken)
+  if items then
+    for _, item in ipairs(items) do taken[#taken + 1] = item end
+  end
+end
+return taken
+"""
+
+
 def _quiet_key(provider_id: UUID) -> str:
     return f"booking:rewoken:{provider_id}"
 
@@ -74,22 +91,26 @@ class RedisWakeupQueue:
     def __init__(self, redis: Redis, partitions: int) -> None:
         self._redis = redis
         self._partitions = partitions
+        self._take = redis.register_script(_TAKE)
 
     async def wake(self, provider_id: UUID, request_id: UUID) -> None:
         queue = queue_for(provider_id, self._partitions)
         message = task_message(PROCESS_TASK, [str(provider_id), str(request_id)], queue)
         await self._redis.lpush(queue, message)
 
-    async def take_waiting(self, provider_id: UUID, limit: int) -> list[tuple[UUID, UUID]]:
-        """Wake-ups still queued on the provider's partition, taken off the queue.
+    async def take_waiting(self, queues: Sequence[str], limit: int) -> list[tuple[UUID, UUID]]:
+        """Up to `limit` wake-ups still queued on these partitions, taken off their queues.
 
-        A worker woken for one provider decides those too, in the same batch. They are only
-        hints: if the worker dies holding them, the scheduler wakes what is still pending.
+        A woken worker decides them too, in the same batch. They are only hints: if the worker
+        dies holding them, the scheduler wakes whatever is still pending.
         """
-        raw = await self._redis.rpop(queue_for(provider_id, self._partitions), limit)
-        messages: list[bytes | str] = list(raw) if isinstance(raw, list) else []
+        if not queues:
+            return []
+        order = list(queues)
+        random.shuffle(order)  # no partition is always drained first
+        raw = await self._take(keys=order, args=[limit])
         woken = []
-        for message in messages:
+        for message in raw or []:
             try:
                 envelope = json.loads(message)
                 if envelope["headers"]["task"] != PROCESS_TASK:

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Dialect, Executable, event, text
+from sqlalchemy import CursorResult, Dialect, Executable, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.ports import AfterCommit
@@ -40,11 +40,9 @@ class LazyConnection:
     connection is not held while they do.
     """
 
-    def __init__(
-        self, engine: AsyncEngine, on_connect: Callable[[AsyncConnection], None] | None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, on_write: Callable[[], None] | None) -> None:
         self._engine = engine
-        self._on_connect = on_connect
+        self._on_write = on_write
         self._connection: AsyncConnection | None = None
 
     @property
@@ -54,14 +52,18 @@ class LazyConnection:
     async def _connected(self) -> AsyncConnection:
         if self._connection is None:
             self._connection = await self._engine.connect()
-            if self._on_connect is not None:
-                self._on_connect(self._connection)
         return self._connection
 
+    def _writing(self, statement: Executable) -> None:
+        if self._on_write is not None and getattr(statement, "is_dml", False):
+            self._on_write()
+
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        self._writing(statement)
         return await (await self._connected()).execute(statement, parameters)
 
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        self._writing(statement)
         return await (await self._connected()).scalar(statement, parameters)
 
     async def commit(self) -> None:
@@ -100,7 +102,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self._writes = 0
         self._connection = connection = LazyConnection(
-            self._engine, self._watch_writes if self._single_write else None
+            self._engine, self._count_write if self._single_write else None
         )
         self.providers = SqlProviderRepository(connection)
         self.overrides = SqlOverrideRepository(connection)
@@ -135,14 +137,10 @@ class SqlUnitOfWork:
         self._committed.extend(self._pending)
         self._pending.clear()
 
-    def _watch_writes(self, connection: AsyncConnection) -> None:
-        event.listen(connection.sync_connection, "before_execute", self._count_write)
-
-    def _count_write(self, _conn: Any, statement: Any, *_args: Any) -> None:
-        if getattr(statement, "is_dml", False):
-            self._writes += 1
-            if self._writes > 1:
-                raise RuntimeError("a single-write unit of work was asked for a second write")
+    def _count_write(self) -> None:
+        self._writes += 1
+        if self._writes > 1:
+            raise RuntimeError("a single-write unit of work was asked for a second write")
 
     def after_commit(self, effect: AfterCommit) -> None:
         self._pending.append(effect)

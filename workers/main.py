@@ -13,7 +13,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery, partition_queues
-from workers.runtime import close_runtime
+from workers.runtime import close_runtime, consume
 from workers.tasks import register_tasks
 
 
@@ -44,13 +44,15 @@ def run_worker(settings: Settings, queues: list[str] | None) -> None:
     """One process deciding one request at a time, so a partition is never decided twice over."""
     app = build_app(settings)
     _quiet_task_logs(settings)
+    chosen = queues or default_queues(settings)
+    consume(chosen)
     name = f"booking-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
         [
             "worker",
             "--pool=solo",
             "--concurrency=1",
-            f"--queues={','.join(queues or default_queues(settings))}",
+            f"--queues={','.join(chosen)}",
             f"--hostname={name}",
             f"--loglevel={settings.log_level}",
             "--without-heartbeat",

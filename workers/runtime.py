@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from infra.database import make_engine
 from infra.notifications import RedisNotifier
 from infra.queue import RedisWakeupQueue
+from infra.redis_client import redis_client
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase
 
@@ -35,6 +36,7 @@ class Runtime:
     redis: Redis
     notifier: RedisNotifier
     queue: RedisWakeupQueue
+    booking_queues: list[str]  # the partition queues this worker consumes
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
@@ -49,6 +51,12 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+_booking_queues: list[str] = []
+
+
+def consume(queues: list[str]) -> None:
+    """Tell this process's runtime which partition queues its worker reads."""
+    _booking_queues[:] = [q for q in queues if q.startswith("bookings.")]
 
 
 def runtime(settings: Settings) -> Runtime:
@@ -56,7 +64,7 @@ def runtime(settings: Settings) -> Runtime:
     global _runtime  # noqa: PLW0603 - one per process by design
     if _runtime is None:
         runner = asyncio.Runner()
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         _runtime = Runtime(
             settings=settings,
             runner=runner,
@@ -64,6 +72,7 @@ def runtime(settings: Settings) -> Runtime:
             redis=redis,
             notifier=RedisNotifier(redis),
             queue=RedisWakeupQueue(redis, settings.booking_partitions),
+            booking_queues=list(_booking_queues),
         )
     return _runtime
 

@@ -27,7 +27,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         rt.run(decide(rt, UUID(provider_id), UUID(request_id)))
 
     async def decide(rt: Runtime, provider_id: UUID, request_id: UUID) -> None:
-        others = await rt.queue.take_waiting(provider_id, limits.batch_size)
+        others = await rt.queue.take_waiting(rt.booking_queues, limits.batch_size)
         woken = [(provider_id, request_id), *others]
         await process_wakeups(woken, rt.database, rt.notifier, utc_now, limits, recent)
 

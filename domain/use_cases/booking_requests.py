@@ -291,7 +291,7 @@ async def _reveal(notifier: Notifier, providers: Iterable[Provider]) -> None:
     it has already seen succeed.
     """
     for provider in providers:
-        await notifier.provider_changed(provider.id, provider.version)
+        await notifier.availability_changed(provider.id, provider.version)
 
 
 async def view_request(

@@ -128,7 +128,7 @@ async def _apply_batch(
         # Cache versions move before waiting readers hear of the outcome, so nobody who has
         # seen a booking succeed is offered its slot again.
         for provider_id, version in versions.items():
-            uow.after_commit(partial(notifier.provider_changed, provider_id, version))
+            uow.after_commit(partial(notifier.availability_changed, provider_id, version))
         uow.after_commit(partial(notifier.requests_completed, decided))
         await uow.commit()
     return decided

@@ -217,6 +217,9 @@ def test_seen_success_is_never_offered_again_even_before_the_worker_bumps_the_ca
     real_notifier = context.notifier
 
     class SilentNotifier:
+        async def availability_changed(self, provider_id: Any, version: int) -> None:
+            return None
+
         async def provider_changed(self, provider_id: Any, version: int) -> None:
             return None
 
@@ -233,3 +236,17 @@ def test_seen_success_is_never_offered_again_even_before_the_worker_bumps_the_ca
     assert outcome["status"] == "succeeded"
     # ...but seeing the success moved the version on, so the slot is gone.
     assert MONDAY_10 not in slots(api, provider, date="2026-11-30")
+
+
+def test_changed_hours_apply_to_the_very_next_booking(api: Api) -> None:
+    provider = create_provider(api)
+    evening = "2026-11-30T18:00:00-05:00"
+    assert book(api, provider, evening).json()["code"] == "outside_hours"
+    longer = {"monday": [{"start": "09:00", "end": "20:00"}]}
+    assert (
+        api.patch(f"/v1/providers/{provider}", json={"weekly_schedule": longer}).status_code == 200
+    )
+    assert book(api, provider, evening).status_code == 202
+    closed = api.put(f"/v1/providers/{provider}/overrides/2026-11-30", json={"intervals": []})
+    assert closed.status_code == 200
+    assert book(api, provider, "2026-11-30T10:00:00-05:00").json()["code"] == "outside_hours"
