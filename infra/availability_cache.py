@@ -38,14 +38,6 @@ class RedisAvailabilityCache:
             log, "availability cache unavailable, answering from the database"
         )
 
-    async def version(self, provider_id: UUID) -> int | None:
-        try:
-            raw = await self._redis.get(version_key(provider_id))
-        except RedisError as exc:
-            self._unreachable(exc)
-            return None
-        return None if raw is None else int(raw)
-
     async def adopt_version(self, provider_id: UUID, version: int) -> None:
         try:
             await self._redis.set(version_key(provider_id), version, nx=True)
