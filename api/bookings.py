@@ -209,12 +209,7 @@ class BookingController(Controller):
                 callback_url=data.callback_url,
                 metadata=data.metadata,
             ),
-            client,
-            idempotency_key,
-            context.single_writer(),
-            context.queue,
-            context.catalog,
-            context.clock(),
+            context.intake(client, idempotency_key),
         )
         return _accepted(accepted, zone.key if zone else None)
 
@@ -232,12 +227,7 @@ class BookingController(Controller):
         zone = parse_zone_header(timezone)
         accepted = await use_cases.request_reschedule(
             NewReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
-            client,
-            idempotency_key,
-            context.single_writer(),
-            context.queue,
-            context.catalog,
-            context.clock(),
+            context.intake(client, idempotency_key),
         )
         return _accepted(accepted, zone.key if zone else None)
 
@@ -253,12 +243,7 @@ class BookingController(Controller):
         """Request cancelling a booking."""
         accepted = await use_cases.request_cancel(
             NewCancel(parse_id(booking_id, "booking"), data.reason if data else None),
-            client,
-            idempotency_key,
-            context.single_writer(),
-            context.queue,
-            context.catalog,
-            context.clock(),
+            context.intake(client, idempotency_key),
         )
         return _accepted(accepted, None)
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from domain.model import ApiClient
+from domain.use_cases.booking_requests import Intake
 from infra.availability_cache import RedisAvailabilityCache
 from infra.notifications import CompletionListener, RedisNotifier
 from infra.provider_catalog import CachedProviderCatalog
@@ -32,9 +34,16 @@ class AppContext:
     def uow(self) -> SqlUnitOfWork:
         return self.database.unit_of_work()
 
-    def single_writer(self) -> SqlUnitOfWork:
-        """For use cases that read and then make exactly one write."""
-        return self.database.single_writer()
+    def intake(self, client: ApiClient, idempotency_key: str | None) -> Intake:
+        """What accepting a request needs: one write, the queue, the provider catalog, now."""
+        return Intake(
+            client=client,
+            key=idempotency_key,
+            uow=self.database.single_writer(),
+            queue=self.queue,
+            catalog=self.catalog,
+            now=self.clock(),
+        )
 
     def reader(self) -> SqlUnitOfWork:
         """For use cases that only read: no transaction to begin or roll back."""

@@ -68,6 +68,18 @@ class Accepted:
     zone: str  # the provider's zone, for showing times when the client named none
 
 
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """Who is asking, and what accepting a request needs besides the request itself."""
+
+    client: ApiClient
+    key: str | None  # the Idempotency-Key, if one was sent
+    uow: UnitOfWork
+    queue: WakeupQueue
+    catalog: ProviderCatalog
+    now: datetime
+
+
 def fingerprint(kind: RequestKind, **fields: object) -> str:
     """What makes two requests "the same body" for Idempotency-Key, whatever their spelling."""
     canonical = json.dumps(
@@ -77,17 +89,14 @@ def fingerprint(kind: RequestKind, **fields: object) -> str:
 
 
 async def _checked_start(
-    catalog: ProviderCatalog,
-    provider_id: UUID,
-    start: datetime,
-    zone: ZoneInfo | None,
-    now: datetime,
+    intake: Intake, provider_id: UUID, start: datetime, zone: ZoneInfo | None
 ) -> tuple[datetime, str]:
     """`start` as an instant after every check that needs no other booking, and the zone.
 
     The provider comes from the catalog (recently committed, not locked): the worker makes
     every check again when it decides, so these only spare the client a round trip.
     """
+    catalog, now = intake.catalog, intake.now
     provider = await catalog.provider(provider_id)
     if provider is None:
         raise NotFound(f"provider {provider_id} not found")
@@ -109,15 +118,9 @@ async def _own_booking(uow: UnitOfWork, client: ApiClient, booking_id: UUID) -> 
 Build = Callable[[UnitOfWork], Awaitable[tuple[BookingRequest, str]]]
 
 
-async def _accept(
-    build: Build,
-    client: ApiClient,
-    key: str | None,
-    print_: str,
-    uow: UnitOfWork,
-    queue: WakeupQueue,
-) -> Accepted:
+async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
     """Record the request and wake its worker after commit; replay the original for a known key."""
+    client, key, uow, queue = intake.client, intake.key, intake.uow, intake.queue
     for _ in range(2):
         async with uow:
             if key is not None:
@@ -144,23 +147,17 @@ async def _accept(
 
 
 def _pending(
-    client: ApiClient,
-    kind: RequestKind,
-    provider_id: UUID,
-    now: datetime,
-    key: str | None,
-    print_: str,
-    **fields: Any,
+    intake: Intake, kind: RequestKind, provider_id: UUID, print_: str, **fields: Any
 ) -> BookingRequest:
     return BookingRequest(
         id=uuid4(),
         seq=0,
-        client_id=client.id,
+        client_id=intake.client.id,
         kind=kind,
         provider_id=provider_id,
         status=RequestStatus.PENDING,
-        created_at=now,
-        idempotency_key=key,
+        created_at=intake.now,
+        idempotency_key=intake.key,
         fingerprint=print_,
         **fields,
     )
@@ -173,12 +170,7 @@ def _zone_name(start: datetime, zone: ZoneInfo | None) -> str | None:
 
 async def request_booking(
     new: NewBooking,
-    client: ApiClient,
-    key: str | None,
-    uow: UnitOfWork,
-    queue: WakeupQueue,
-    catalog: ProviderCatalog,
-    now: datetime,
+    intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(
         RequestKind.BOOK,
@@ -191,13 +183,11 @@ async def request_booking(
     )
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        start, zone = await _checked_start(catalog, new.provider_id, new.start, new.zone, now)
+        start, zone = await _checked_start(intake, new.provider_id, new.start, new.zone)
         return _pending(
-            client,
+            intake,
             RequestKind.BOOK,
             new.provider_id,
-            now,
-            key,
             print_,
             booking_id=None,
             start=start,
@@ -206,17 +196,12 @@ async def request_booking(
             callback_url=new.callback_url,
         ), zone
 
-    return await _accept(build, client, key, print_, uow, queue)
+    return await _accept(build, print_, intake)
 
 
 async def request_reschedule(
     new: NewReschedule,
-    client: ApiClient,
-    key: str | None,
-    uow: UnitOfWork,
-    queue: WakeupQueue,
-    catalog: ProviderCatalog,
-    now: datetime,
+    intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(
         RequestKind.RESCHEDULE,
@@ -226,48 +211,39 @@ async def request_reschedule(
     )
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        booking = await _own_booking(uow, client, new.booking_id)
-        start, zone = await _checked_start(catalog, booking.provider_id, new.start, new.zone, now)
+        booking = await _own_booking(uow, intake.client, new.booking_id)
+        start, zone = await _checked_start(intake, booking.provider_id, new.start, new.zone)
         return _pending(
-            client,
+            intake,
             RequestKind.RESCHEDULE,
             booking.provider_id,
-            now,
-            key,
             print_,
             booking_id=booking.id,
             start=start,
         ), zone
 
-    return await _accept(build, client, key, print_, uow, queue)
+    return await _accept(build, print_, intake)
 
 
 async def request_cancel(
     new: NewCancel,
-    client: ApiClient,
-    key: str | None,
-    uow: UnitOfWork,
-    queue: WakeupQueue,
-    catalog: ProviderCatalog,
-    now: datetime,
+    intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(RequestKind.CANCEL, booking_id=new.booking_id, reason=new.reason)
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        booking = await _own_booking(uow, client, new.booking_id)
+        booking = await _own_booking(uow, intake.client, new.booking_id)
         return _pending(
-            client,
+            intake,
             RequestKind.CANCEL,
             booking.provider_id,
-            now,
-            key,
             print_,
             booking_id=booking.id,
             start=None,
             reason=new.reason,
         ), "UTC"  # a cancel names no time
 
-    return await _accept(build, client, key, print_, uow, queue)
+    return await _accept(build, print_, intake)
 
 
 @dataclass(frozen=True, slots=True)
