@@ -26,6 +26,7 @@ from api.common import (
 from api.context import AppContext
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
 from domain.availability import day_window
+from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import FieldError, ValidationFailed
 from domain.model import ApiClient, Booking, BookingStatus, RequestStatus
 from domain.ports import BookingFilter
@@ -33,9 +34,6 @@ from domain.schedule import load_zone
 from domain.use_cases import booking_requests as use_cases
 from domain.use_cases.booking_requests import (
     Accepted,
-    NewBooking,
-    NewCancel,
-    NewReschedule,
     RequestView,
 )
 from infra.url_policy import target_problem
@@ -201,7 +199,7 @@ class BookingController(Controller):
         _check_metadata(data.metadata)
         await _check_callback(data.callback_url, context)
         accepted = await use_cases.request_booking(
-            NewBooking(
+            RequestBooking(
                 provider_id=data.provider_id,
                 start=parse_start(data.start),
                 zone=zone,
@@ -226,7 +224,7 @@ class BookingController(Controller):
         """Request moving a booking to another slot."""
         zone = parse_zone_header(timezone)
         accepted = await use_cases.request_reschedule(
-            NewReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
+            RequestReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
             context.intake(client, idempotency_key),
         )
         return _accepted(accepted, zone.key if zone else None)
@@ -242,7 +240,7 @@ class BookingController(Controller):
     ) -> Response[BookingRequestBody]:
         """Request cancelling a booking."""
         accepted = await use_cases.request_cancel(
-            NewCancel(parse_id(booking_id, "booking"), data.reason if data else None),
+            RequestCancel(parse_id(booking_id, "booking"), data.reason if data else None),
             context.intake(client, idempotency_key),
         )
         return _accepted(accepted, None)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from domain.model import Role
 
@@ -74,31 +75,22 @@ class CreateApiClient:
 
 @dataclass(frozen=True, slots=True)
 class RequestBooking:
-    client_id: UUID
     provider_id: UUID
-    start: datetime
+    start: datetime  # naive: wall-clock time in `zone`, or the provider's zone
+    zone: ZoneInfo | None = None
     customer_id: str | None = None
     callback_url: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    idempotency_key: str | None = None
-    fingerprint: str | None = None
+    metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RequestReschedule:
-    client_id: UUID
     booking_id: UUID
     start: datetime
-    is_admin: bool = False
-    idempotency_key: str | None = None
-    fingerprint: str | None = None
+    zone: ZoneInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RequestCancel:
-    client_id: UUID
     booking_id: UUID
     reason: str | None = None
-    is_admin: bool = False
-    idempotency_key: str | None = None
-    fingerprint: str | None = None

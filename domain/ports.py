@@ -147,9 +147,6 @@ class UnitOfWork(Protocol):
         """
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
-
-
 class UnitsOfWork(Protocol):
     """Where units of work come from, by what the use case will do with them."""
 

@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from domain.booking_rules import check_start, resolve_start
+from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import Conflict, DuplicateKey, NotFound
 from domain.model import (
     ApiClient,
@@ -36,29 +37,6 @@ from domain.ports import (
     UnitOfWork,
     WakeupQueue,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewBooking:
-    provider_id: UUID
-    start: datetime  # naive: wall-clock time in `zone`, or the provider's zone
-    zone: ZoneInfo | None = None
-    customer_id: str | None = None
-    callback_url: str | None = None
-    metadata: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewReschedule:
-    booking_id: UUID
-    start: datetime
-    zone: ZoneInfo | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewCancel:
-    booking_id: UUID
-    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +147,7 @@ def _zone_name(start: datetime, zone: ZoneInfo | None) -> str | None:
 
 
 async def request_booking(
-    new: NewBooking,
+    new: RequestBooking,
     intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(
@@ -179,7 +157,7 @@ async def request_booking(
         zone=_zone_name(new.start, new.zone),
         customer_id=new.customer_id,
         callback_url=new.callback_url,
-        metadata=new.metadata or {},
+        metadata=dict(new.metadata or {}),
     )
 
     async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
@@ -192,7 +170,7 @@ async def request_booking(
             booking_id=None,
             start=start,
             customer_id=new.customer_id,
-            metadata=new.metadata or {},
+            metadata=dict(new.metadata or {}),
             callback_url=new.callback_url,
         ), zone
 
@@ -200,7 +178,7 @@ async def request_booking(
 
 
 async def request_reschedule(
-    new: NewReschedule,
+    new: RequestReschedule,
     intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(
@@ -226,7 +204,7 @@ async def request_reschedule(
 
 
 async def request_cancel(
-    new: NewCancel,
+    new: RequestCancel,
     intake: Intake,
 ) -> Accepted:
     print_ = fingerprint(RequestKind.CANCEL, booking_id=new.booking_id, reason=new.reason)
