@@ -150,7 +150,9 @@ def _next_offset_change(start: datetime, end: datetime, zone: ZoneInfo) -> datet
         return None
     low, high = start, end
     while high - low > timedelta(seconds=1):
-        middle = (low + (high - low) / 2).replace(microsecond=0)
+        # No rounding here: `start` may carry microseconds, and a rounded midpoint could fall
+        # below `low` and never narrow the interval.
+        middle = low + (high - low) / 2
         if middle.astimezone(zone).utcoffset() == before:
             low = middle
         else:

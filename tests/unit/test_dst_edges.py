@@ -291,3 +291,17 @@ def test_horizon_grows_at_the_first_of_two_midnights() -> None:
         (utc("2027-11-07T14:00Z"), utc("2027-11-07T15:00Z")),  # 09:00 -05:00
         (utc("2027-11-07T15:00Z"), utc("2027-11-07T16:00Z")),  # 10:00 -05:00
     ]
+
+
+def test_an_answer_near_a_clock_change_is_computed_when_now_has_microseconds() -> None:
+    # 2026-11-01 06:00Z: New York falls back. With "now" half a second past an hour before it,
+    # the search for that change once rounded its midpoint down onto its lower end, forever.
+    zone = ZoneInfo("America/New_York")
+    rules = Rules(
+        zone=zone, slot_minutes=30, weekly=WeeklySchedule(days=(hours("09:00", "17:00"),) * 7)
+    )
+    now = utc("2026-11-01T05:00Z") + timedelta(microseconds=500_000)
+    window = day_window(date(2026, 11, 2), date(2026, 11, 2), zone)
+    answer = free_slots(rules, {}, [], window, now=now)
+    assert len(answer.slots) == 16
+    assert utc("2026-11-01T06:00Z") <= answer.valid_until <= utc("2026-11-01T06:00:01Z")
