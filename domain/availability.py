@@ -6,6 +6,7 @@ provider's zone. The rules are those of API.md ("Availability").
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -144,20 +145,19 @@ def provider_days(window: Span, zone: ZoneInfo) -> tuple[date, date]:
 
 
 def _next_offset_change(start: datetime, end: datetime, zone: ZoneInfo) -> datetime | None:
-    """The first instant in `(start, end]` at which `zone`'s UTC offset changes, if any."""
+    """The instant in `(start, end]` at which `zone`'s UTC offset changes, if it does."""
     before = start.astimezone(zone).utcoffset()
     if end.astimezone(zone).utcoffset() == before:
         return None
-    low, high = start, end
-    while high - low > timedelta(seconds=1):
-        # No rounding here: `start` may carry microseconds, and a rounded midpoint could fall
-        # below `low` and never narrow the interval.
-        middle = low + (high - low) / 2
-        if middle.astimezone(zone).utcoffset() == before:
+    # Clocks change on whole seconds: search those, so the answer is the change itself.
+    low, high = math.floor(start.timestamp()), math.ceil(end.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == before:
             low = middle
         else:
             high = middle
-    return high
+    return datetime.fromtimestamp(high, UTC)
 
 
 def _merge(spans: Iterable[Span]) -> tuple[list[datetime], list[datetime]]:
