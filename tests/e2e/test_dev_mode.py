@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, Process, free_port, wait_until_ready
 
 SETTINGS_FROM_ENVIRONMENT = ("DATABASE_URL", "REDIS_URL", "BOOKING_DATA_DIR")
 
@@ -36,7 +36,7 @@ def test_booking_dev_books_and_decides_with_no_environment(tmp_path: Path) -> No
     base = f"http://127.0.0.1:{port}"
     try:
         admin, client = _keys(log, dev)
-        _wait_ready(base, dev, log)
+        wait_until_ready(base, Process(dev, log), timeout=60)
         assert (tmp_path / ".booking" / "booking.db").exists()
         with httpx.Client(base_url=base, timeout=30) as http:
             week = {
@@ -93,17 +93,3 @@ def _keys(log: Path, dev: subprocess.Popen[bytes]) -> tuple[str, str]:
             break
         time.sleep(0.2)
     raise AssertionError(f"booking dev printed no keys:\n{log.read_text(errors='replace')}")
-
-
-def _wait_ready(base: str, dev: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if dev.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"booking dev is not ready:\n{log.read_text(errors='replace')}")
