@@ -85,6 +85,7 @@ from benchmarks.common import (
     table_stats_delta,
     write_results,
 )
+from domain.partitions import partition_queue
 
 NAME = "pipeline"
 SCENARIOS = (
@@ -110,7 +111,7 @@ Outcome = dict[str, Any]
 def worker_queues(partitions: int, workers: int) -> list[list[str]]:
     """Partition queues dealt round-robin to the workers; maintenance and webhooks to the first."""
     split = [
-        [f"bookings.{p}" for p in range(partitions) if p % workers == i] for i in range(workers)
+        [partition_queue(p) for p in range(partitions) if p % workers == i] for i in range(workers)
     ]
     split[0] += ["maintenance", "webhooks"]
     return split
@@ -510,7 +511,7 @@ class BacklogMonitor:
     def __init__(self, database: Database, redis_url: str, partitions: int) -> None:
         self.database = database
         self.redis_url = redis_url
-        self.queues = [f"bookings.{p}" for p in range(partitions)]
+        self.queues = [partition_queue(p) for p in range(partitions)]
         self.samples: list[tuple[float, int, int, int]] = []  # t, rows, pending, queued
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -703,7 +704,7 @@ def queued_wakeups(pipe: Pipeline) -> int:
     try:
         p = client.pipeline(transaction=False)
         for i in range(pipe.partitions):
-            p.llen(f"bookings.{i}")
+            p.llen(partition_queue(i))
         return sum(int(n) for n in p.execute())
     finally:
         client.close()

@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import Celery
 from kombu import Exchange, Queue
 
+from domain.partitions import partition_queue
 from infra.settings import Settings
 
 MAINTENANCE_QUEUE = "maintenance"
@@ -14,7 +15,7 @@ WEBHOOKS_QUEUE = "webhooks"
 
 
 def partition_queues(settings: Settings) -> list[str]:
-    return [f"bookings.{p}" for p in range(settings.booking_partitions)]
+    return [partition_queue(p) for p in range(settings.booking_partitions)]
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
+from domain.partitions import is_partition_queue
 from infra.database import make_engine
 from infra.notifications import RedisNotifier
 from infra.queue import RedisWakeupQueue
@@ -56,7 +57,7 @@ _booking_queues: list[str] = []
 
 def consume(queues: list[str]) -> None:
     """Tell this process's runtime which partition queues its worker reads."""
-    _booking_queues[:] = [q for q in queues if q.startswith("bookings.")]
+    _booking_queues[:] = [q for q in queues if is_partition_queue(q)]
 
 
 def runtime(settings: Settings) -> Runtime:

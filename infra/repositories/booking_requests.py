@@ -1,0 +1,207 @@
+"""Booking requests: the accepted, not yet decided (or decided) asks to book, reschedule, cancel."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from domain.errors import DuplicateKey
+from domain.model import BookingRequest, RequestKind, RequestStatus
+from domain.ports import Outcome
+from infra.repositories.base import REQUESTS, Statements, relaxed
+from infra.tables import BookingRequestRow
+
+_REQUEST_BY_ID = select(REQUESTS).where(REQUESTS.c.id == bindparam("id"))
+_REQUEST_BY_KEY = select(REQUESTS).where(
+    REQUESTS.c.client_id == bindparam("client_id"),
+    REQUESTS.c.idempotency_key == bindparam("key"),
+)
+_INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
+_FINISH_REQUEST = update(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
+
+
+def _request(row: Row[Any]) -> BookingRequest:
+    payload = row.payload
+    return BookingRequest(
+        id=row.id,
+        seq=row.seq,
+        client_id=row.client_id,
+        kind=RequestKind(row.kind),
+        provider_id=row.provider_id,
+        booking_id=row.booking_id,
+        start=row.start_at,
+        status=RequestStatus(row.status),
+        created_at=row.created_at,
+        customer_id=payload.get("customer_id"),
+        metadata=payload.get("metadata") or {},
+        reason=payload.get("reason"),
+        callback_url=row.callback_url,
+        idempotency_key=row.idempotency_key,
+        fingerprint=row.fingerprint,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        attempts=row.attempts,
+        completed_at=row.completed_at,
+    )
+
+
+class SqlBookingRequestRepository:
+    def __init__(self, connection: Statements) -> None:
+        self._db = connection
+
+    async def add(self, request: BookingRequest) -> BookingRequest:
+        payload: dict[str, Any] = {}
+        if request.customer_id is not None:
+            payload["customer_id"] = request.customer_id
+        if request.metadata:
+            payload["metadata"] = request.metadata
+        if request.reason is not None:
+            payload["reason"] = request.reason
+        try:
+            seq = await self._db.scalar(
+                _INSERT_REQUEST,
+                {
+                    "id": request.id,
+                    "client_id": request.client_id,
+                    "kind": request.kind.value,
+                    "provider_id": request.provider_id,
+                    "booking_id": request.booking_id,
+                    "start_at": request.start,
+                    "payload": payload,
+                    "status": request.status.value,
+                    "idempotency_key": request.idempotency_key,
+                    "fingerprint": request.fingerprint,
+                    "callback_url": request.callback_url,
+                    "attempts": 0,
+                    "created_at": request.created_at,
+                },
+            )
+        except IntegrityError:
+            raise DuplicateKey("a request with this Idempotency-Key already exists") from None
+        assert seq is not None
+        return dataclasses.replace(request, seq=seq)
+
+    async def get(self, request_id: UUID) -> BookingRequest | None:
+        row = (await self._db.execute(_REQUEST_BY_ID, {"id": request_id})).first()
+        return None if row is None else _request(row)
+
+    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None:
+        params = {"client_id": client_id, "key": key}
+        row = (await self._db.execute(_REQUEST_BY_KEY, params)).first()
+        return None if row is None else _request(row)
+
+    async def pending_for_providers(
+        self, provider_ids: Collection[UUID], limit: int
+    ) -> list[BookingRequest]:
+        """The oldest pending requests of these providers (for each, its oldest come first)."""
+        if not provider_ids:
+            return []
+        query = (
+            select(REQUESTS)
+            .where(
+                REQUESTS.c.provider_id.in_(list(provider_ids)),
+                REQUESTS.c.status == RequestStatus.PENDING.value,
+            )
+            .order_by(REQUESTS.c.seq)
+            .limit(limit)
+        )
+        return [_request(row) for row in (await self._db.execute(query)).all()]
+
+    async def pending_by_ids(self, request_ids: Collection[UUID]) -> list[BookingRequest]:
+        """Those of the requests still pending, locked, oldest first."""
+        if not request_ids:
+            return []
+        query = (
+            select(REQUESTS)
+            .where(
+                REQUESTS.c.id.in_(list(request_ids)),
+                REQUESTS.c.status == RequestStatus.PENDING.value,
+            )
+            .order_by(REQUESTS.c.seq)
+            .with_for_update()
+        )
+        return [_request(row) for row in (await self._db.execute(query)).all()]
+
+    async def count_attempts(self, request_ids: Collection[UUID]) -> None:
+        """Count one more attempt at each of the requests (one statement)."""
+        if request_ids:
+            statement = update(REQUESTS).where(REQUESTS.c.id.in_(list(request_ids)))
+            await self._db.execute(
+                relaxed(statement, self._db).values(attempts=REQUESTS.c.attempts + 1)
+            )
+
+    async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
+        """Count one more attempt at the provider's oldest pending request (one statement)."""
+        oldest = (
+            select(REQUESTS.c.seq)
+            .where(
+                REQUESTS.c.provider_id == provider_id,
+                REQUESTS.c.status == RequestStatus.PENDING.value,
+            )
+            .order_by(REQUESTS.c.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        statement = relaxed(update(REQUESTS).where(REQUESTS.c.seq == oldest), self._db)
+        row = (
+            await self._db.execute(
+                statement.values(attempts=REQUESTS.c.attempts + 1).returning(
+                    REQUESTS.c.id, REQUESTS.c.attempts
+                )
+            )
+        ).first()
+        return None if row is None else (row.id, row.attempts)
+
+    async def finish_many(self, outcomes: Sequence[tuple[UUID, Outcome]]) -> None:
+        """Record how requests ended (one statement, executed for each)."""
+        if not outcomes:
+            return
+        # One statement shape for all: a missing booking id keeps the row's own.
+        await self._db.execute(
+            _FINISH_REQUEST.values(
+                status=bindparam("status"),
+                booking_id=func.coalesce(
+                    bindparam("new_booking_id", type_=REQUESTS.c.booking_id.type),
+                    REQUESTS.c.booking_id,
+                ),
+                error_code=bindparam("error_code"),
+                error_message=bindparam("error_message"),
+                completed_at=bindparam("completed_at"),
+            ),
+            [
+                {
+                    "request_id": request_id,
+                    "status": outcome.status.value,
+                    "new_booking_id": outcome.booking_id,
+                    "error_code": outcome.error_code,
+                    "error_message": outcome.error_message,
+                    "completed_at": outcome.completed_at,
+                }
+                for request_id, outcome in outcomes
+            ],
+        )
+
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+        """(provider, newest pending request) for providers with a request pending too long."""
+        newest = (
+            select(func.max(BookingRequestRow.seq).label("seq"))
+            .where(
+                BookingRequestRow.status == RequestStatus.PENDING.value,
+                BookingRequestRow.created_at < older_than,
+            )
+            .group_by(BookingRequestRow.provider_id)
+            .limit(limit)
+            .subquery()
+        )
+        rows = await self._db.execute(
+            select(BookingRequestRow.provider_id, BookingRequestRow.id).join(
+                newest, BookingRequestRow.seq == newest.c.seq
+            )
+        )
+        return [(row.provider_id, row.id) for row in rows]
