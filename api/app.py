@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Router, get
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
-from api.auth import current_client, require_key
+from api.auth import require_key
 from api.availability import AvailabilityController
 from api.bookings import BookingController, BookingRequestController
-from api.context import AppContext
+from api.dependencies import dependencies
 from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
 from api.providers import ProviderController
-from infra.availability_cache import RedisAvailabilityCache
-from infra.database import make_engine
-from infra.notifications import CompletionListener, RedisNotifier
-from infra.provider_catalog import CachedProviderCatalog
-from infra.queue import RedisWakeupQueue
-from infra.redis_client import redis_client
+from api.runtime import ApiRuntime, utc_now
 from infra.settings import Settings
-from infra.unit_of_work import SqlDatabase
-
-log = logging.getLogger(__name__)
 
 _SWAGGER = SwaggerRenderPlugin(path="/swagger")
 
@@ -43,11 +32,6 @@ async def docs(request: Request[Any, Any, Any]) -> bytes:
     return _SWAGGER.render(request, request.app.openapi_schema.to_schema())
 
 
-def provide_context(state: State) -> AppContext:
-    context: AppContext = state.context
-    return context
-
-
 def create_app(
     settings: Settings | None = None,
     redis: Redis | None = None,
@@ -55,35 +39,20 @@ def create_app(
 ) -> Litestar:
     settings = settings or Settings.from_env()
 
+    runtime = ApiRuntime(settings, redis, clock or utc_now)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        database = SqlDatabase(make_engine(settings.database_url, settings.database_pool_size))
-        client = redis or redis_client(settings.redis_url)
-        completions = CompletionListener(client)
-        availability_cache = RedisAvailabilityCache(client)
-        app.state.context = AppContext(
-            settings=settings,
-            database=database,
-            redis=client,
-            notifier=RedisNotifier(client),
-            queue=RedisWakeupQueue(client, settings.booking_partitions),
-            completions=completions,
-            availability_cache=availability_cache,
-            catalog=CachedProviderCatalog(database, client),
-            **({"clock": clock} if clock else {}),
-        )
-        await completions.start()
+        await runtime.start()
+        app.state.runtime = runtime  # for tests and operators; handlers get dependencies
         try:
             yield
         finally:
-            await completions.stop()
-            if redis is None:
-                await client.aclose()
-            await database.dispose()
+            await runtime.stop()
 
     v1 = Router(
         path="/v1",
-        guards=[require_key],
+        guards=[require_key(runtime.keys)],
         route_handlers=[
             ProviderController,
             AvailabilityController,
@@ -94,10 +63,7 @@ def create_app(
     )
     return Litestar(
         route_handlers=[v1, HealthController, docs],
-        dependencies={
-            "context": Provide(provide_context, sync_to_thread=False),
-            "client": Provide(current_client, sync_to_thread=False),
-        },
+        dependencies=dependencies(runtime),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

@@ -3,50 +3,63 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
-from api.context import AppContext
 from api.errors import NotAuthenticated
 from domain.errors import Forbidden
 from domain.model import ApiClient
+from domain.ports import UnitOfWork
 from domain.use_cases.clients import authenticate, hash_key
 
 # Keys are looked up on every request; a known key is remembered briefly, so the database
 # sees one lookup per key per minute instead of one per request.
 _KNOWN_TTL_SECONDS = 60.0
-_known: dict[str, tuple[ApiClient, float]] = {}
 
 
-async def _client_for(key: str, context: AppContext) -> ApiClient | None:
-    cache_key = hash_key(key)
-    hit = _known.get(cache_key)
-    now = time.monotonic()
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    client = await authenticate(key, context.reader())
-    if client is not None:
-        if len(_known) > 10_000:
-            _known.clear()
-        _known[cache_key] = (client, now + _KNOWN_TTL_SECONDS)
-    return client
+class KnownKeys:
+    """Who holds a key: looked up through `reader`, a known key remembered briefly."""
+
+    def __init__(self, reader: Callable[[], UnitOfWork]) -> None:
+        self._reader = reader
+        self._known: dict[str, tuple[ApiClient, float]] = {}
+
+    async def client_for(self, key: str) -> ApiClient | None:
+        cache_key = hash_key(key)
+        hit = self._known.get(cache_key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        client = await authenticate(key, self._reader())
+        if client is not None:
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[cache_key] = (client, now + _KNOWN_TTL_SECONDS)
+        return client
 
 
-async def require_key(
-    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
-) -> None:
-    """Guard of every /v1 route: a known bearer key, or 401."""
-    header = connection.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise NotAuthenticated("Send an API key as `Authorization: Bearer <key>`.")
-    context: AppContext = connection.app.state.context
-    client = await _client_for(key.strip(), context)
-    if client is None:
-        raise NotAuthenticated("This API key is not known.")
-    connection.state.client = client
+def require_key(keys: KnownKeys) -> Guard:
+    """The guard of every /v1 route: a known bearer key, or 401."""
+
+    # A closure, not a bound method: Litestar deep-copies routers, and their guards with
+    # them; a function is copied as itself, so every copy shares the one `keys`.
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+    ) -> None:
+        header = connection.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise NotAuthenticated("Send an API key as `Authorization: Bearer <key>`.")
+        client = await keys.client_for(key.strip())
+        if client is None:
+            raise NotAuthenticated("This API key is not known.")
+        connection.state.client = client
+
+    return guard
 
 
 async def require_admin(

@@ -5,19 +5,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, MediaType, Response, get
-from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from api.common import TimezoneHeader, day_query, parse_day, parse_id, parse_zone_header
-from api.context import AppContext
+from api.common import day_query, parse_day, parse_id
+from api.dependencies import Injected
 from api.errors import READ_PROBLEMS
 from domain.errors import FieldError, ValidationFailed
+from domain.ports import UnitOfWork
 from domain.use_cases.availability import (
     AvailabilityAnswer,
+    AvailabilityCache,
     AvailabilityQuery,
     cached_availability,
 )
@@ -81,8 +83,10 @@ class AvailabilityController(Controller):
     async def availability(
         self,
         provider_id: FromPath[str],
-        context: NamedDependency[AppContext],
-        timezone: TimezoneHeader = None,
+        reader: Injected[UnitOfWork],
+        availability_cache: Injected[AvailabilityCache],
+        now: Injected[datetime],
+        zone: Injected[ZoneInfo | None],
         date_: Annotated[str | None, day_query("date")] = None,
         from_: Annotated[str | None, day_query("from")] = None,
         to: Annotated[str | None, day_query("to")] = None,
@@ -91,9 +95,7 @@ class AvailabilityController(Controller):
         query = AvailabilityQuery(
             parse_id(provider_id, "provider"),
             *requested_days(date_, from_, to),
-            zone=parse_zone_header(timezone),
+            zone=zone,
         )
-        body, _ = await cached_availability(
-            query, context.reader(), context.availability_cache, render, context.clock()
-        )
+        body, _ = await cached_availability(query, reader, availability_cache, render, now)
         return Response(content=body, media_type=MediaType.JSON)

@@ -11,45 +11,24 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.common import (
-    Cursor,
-    Limit,
-    PageBody,
-    TimezoneHeader,
-    parse_id,
-    parse_zone_header,
-)
-from api.context import AppContext
+from api.common import Cursor, Limit, PageBody, parse_id
+from api.dependencies import CallbackCheck, Completions, Injected
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
 from domain.availability import day_window
 from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import FieldError, ValidationFailed
 from domain.model import ApiClient, Booking, BookingStatus, RequestStatus
-from domain.ports import BookingFilter
+from domain.ports import BookingFilter, Notifier, UnitOfWork
 from domain.schedule import load_zone
 from domain.use_cases import booking_requests as use_cases
-from domain.use_cases.booking_requests import (
-    Accepted,
-    RequestView,
-)
-from infra.url_policy import target_problem
+from domain.use_cases.booking_requests import Accepted, Intake, RequestView
 
 MAX_METADATA_BYTES = 4096
 MAX_WAIT_SECONDS = 30
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        max_length=255,
-        description="Replays with the same key and body return the original request.",
-    ),
-]
 Start = Annotated[
     str,
     msgspec.Meta(
@@ -166,10 +145,10 @@ def _accepted(accepted: Accepted, shown_in: str | None) -> Response[BookingReque
     )
 
 
-async def _check_callback(url: str | None, context: AppContext) -> None:
+async def _check_callback(url: str | None, check: CallbackCheck) -> None:
     if url is None:
         return
-    problem = await target_problem(url, context.settings.webhook_allow_private_targets)
+    problem = await check(url)
     if problem is not None:
         raise ValidationFailed([FieldError("callback_url", f"{url[:200]!r} {problem}")])
 
@@ -189,15 +168,13 @@ class BookingController(Controller):
     async def book(
         self,
         data: JSONBody[BookingCreate],
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
-        timezone: TimezoneHeader = None,
-        idempotency_key: IdempotencyKey = None,
+        intake: Injected[Intake],
+        zone: Injected[ZoneInfo | None],
+        callback_check: Injected[CallbackCheck],
     ) -> Response[BookingRequestBody]:
         """Request a booking; poll the request at `Location` for the outcome."""
-        zone = parse_zone_header(timezone)
         _check_metadata(data.metadata)
-        await _check_callback(data.callback_url, context)
+        await _check_callback(data.callback_url, callback_check)
         accepted = await use_cases.request_booking(
             RequestBooking(
                 provider_id=data.provider_id,
@@ -207,7 +184,7 @@ class BookingController(Controller):
                 callback_url=data.callback_url,
                 metadata=data.metadata,
             ),
-            context.intake(client, idempotency_key),
+            intake,
         )
         return _accepted(accepted, zone.key if zone else None)
 
@@ -216,16 +193,13 @@ class BookingController(Controller):
         self,
         booking_id: FromPath[str],
         data: JSONBody[RescheduleBody],
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
-        timezone: TimezoneHeader = None,
-        idempotency_key: IdempotencyKey = None,
+        intake: Injected[Intake],
+        zone: Injected[ZoneInfo | None],
     ) -> Response[BookingRequestBody]:
         """Request moving a booking to another slot."""
-        zone = parse_zone_header(timezone)
         accepted = await use_cases.request_reschedule(
             RequestReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
-            context.intake(client, idempotency_key),
+            intake,
         )
         return _accepted(accepted, zone.key if zone else None)
 
@@ -233,15 +207,13 @@ class BookingController(Controller):
     async def cancel(
         self,
         booking_id: FromPath[str],
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
+        intake: Injected[Intake],
         data: JSONBody[CancelBody | None] = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingRequestBody]:
         """Request cancelling a booking."""
         accepted = await use_cases.request_cancel(
             RequestCancel(parse_id(booking_id, "booking"), data.reason if data else None),
-            context.intake(client, idempotency_key),
+            intake,
         )
         return _accepted(accepted, None)
 
@@ -249,23 +221,24 @@ class BookingController(Controller):
     async def get_one(
         self,
         booking_id: FromPath[str],
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
-        timezone: TimezoneHeader = None,
+        client: Injected[ApiClient],
+        reader: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
+        zone: Injected[ZoneInfo | None],
     ) -> BookingBody:
         """A booking of yours (admin: anyone's)."""
-        zone = parse_zone_header(timezone)
         view = await use_cases.view_booking(
-            parse_id(booking_id, "booking"), client, context.reader(), context.notifier
+            parse_id(booking_id, "booking"), client, reader, notifier
         )
         return booking_body(view.booking, zone.key if zone else view.zone)
 
     @get("/", responses=READ_PROBLEMS)
     async def list_all(
         self,
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
-        timezone: TimezoneHeader = None,
+        client: Injected[ApiClient],
+        reader: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
+        zone: Injected[ZoneInfo | None],
         provider_id: Annotated[str | None, QueryParameter(max_length=36)] = None,
         customer_id: Annotated[str | None, QueryParameter(max_length=255)] = None,
         status: Annotated[BookingStatus | None, QueryParameter()] = None,
@@ -275,7 +248,6 @@ class BookingController(Controller):
         cursor: Cursor = None,
     ) -> PageBody[BookingBody]:
         """Your bookings (admin: everyone's), by start time; `from`/`to` bound the start."""
-        zone = parse_zone_header(timezone)
         where = BookingFilter(
             provider_id=_filter_id(provider_id),
             customer_id=customer_id,
@@ -283,9 +255,7 @@ class BookingController(Controller):
             start_from=_bound(from_, "from", zone, end=False),
             start_before=_bound(to, "to", zone, end=True),
         )
-        page = await use_cases.list_bookings(
-            where, client, context.reader(), context.notifier, limit, cursor
-        )
+        page = await use_cases.list_bookings(where, client, reader, notifier, limit, cursor)
         return PageBody(
             [booking_body(v.booking, zone.key if zone else v.zone) for v in page.items],
             page.next_cursor,
@@ -326,9 +296,11 @@ class BookingRequestController(Controller):
     async def get_one(
         self,
         request_id: FromPath[str],
-        context: NamedDependency[AppContext],
-        client: NamedDependency[ApiClient],
-        timezone: TimezoneHeader = None,
+        client: Injected[ApiClient],
+        reader: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
+        completions: Injected[Completions],
+        zone: Injected[ZoneInfo | None],
         wait: Annotated[
             float,
             QueryParameter(
@@ -339,14 +311,13 @@ class BookingRequestController(Controller):
         ] = 0,
     ) -> Response[BookingRequestBody]:
         """The status of a booking request; `pending` answers carry `Retry-After: 1`."""
-        zone = parse_zone_header(timezone)
         ident = parse_id(request_id, "booking request")
 
         async def look() -> RequestView:
-            return await use_cases.view_request(ident, client, context.reader(), context.notifier)
+            return await use_cases.view_request(ident, client, reader, notifier)
 
         if wait > 0:
-            async with context.completions.waiting(ident) as completed:
+            async with completions.waiting(ident) as completed:
                 view = await look()
                 if view.request.status is RequestStatus.PENDING:
                     with contextlib.suppress(TimeoutError):

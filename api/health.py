@@ -7,9 +7,8 @@ import logging
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.di import NamedDependency
 
-from api.context import AppContext
+from api.dependencies import Injected, Probes
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
@@ -31,7 +30,7 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get("/ready")
-    async def ready(self, context: NamedDependency[AppContext]) -> Response[Health]:
+    async def ready(self, probes: Injected[Probes]) -> Response[Health]:
         """The database and Redis answer."""
 
         async def check(probe: asyncio.Future[object] | object) -> str:
@@ -42,8 +41,8 @@ class HealthController(Controller):
                 return "unavailable"
             return "ok"
 
-        database = await check(context.database.ping())
-        redis = await check(context.redis.ping())
+        database = await check(probes["database"]())
+        redis = await check(probes["redis"]())
         ok = database == "ok" and redis == "ok"
         return Response(
             Health(status="ok" if ok else "unavailable", database=database, redis=redis),

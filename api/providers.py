@@ -8,7 +8,6 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -23,7 +22,7 @@ from api.common import (
     parse_day,
     parse_id,
 )
-from api.context import AppContext
+from api.dependencies import Injected
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
 from domain.commands import (
     CreateProvider,
@@ -34,6 +33,7 @@ from domain.commands import (
     UpdateProvider,
 )
 from domain.model import Provider
+from domain.ports import Notifier, UnitOfWork
 from domain.schedule import WEEKDAYS
 from domain.use_cases import providers as use_cases
 from domain.use_cases.providers import LIMITS, MAX_NAME_LENGTH
@@ -143,7 +143,10 @@ class ProviderController(Controller):
 
     @post("/", guards=[require_admin], responses=WRITE_PROBLEMS, status_code=HTTP_201_CREATED)
     async def create(
-        self, data: JSONBody[ProviderCreate], context: NamedDependency[AppContext]
+        self,
+        data: JSONBody[ProviderCreate],
+        uow: Injected[UnitOfWork],
+        now: Injected[datetime],
     ) -> Response[ProviderBody]:
         """Create a provider (admin)."""
         provider = await use_cases.create_provider(
@@ -158,8 +161,8 @@ class ProviderController(Controller):
                 min_notice_minutes=data.min_notice_minutes,
                 max_advance_days=data.max_advance_days,
             ),
-            context.uow(),
-            context.clock(),
+            uow,
+            now,
         )
         return Response(
             provider_body(provider),
@@ -169,18 +172,18 @@ class ProviderController(Controller):
 
     @get("/", responses=READ_PROBLEMS)
     async def list_all(
-        self, context: NamedDependency[AppContext], limit: Limit = 50, cursor: Cursor = None
+        self, reader: Injected[UnitOfWork], limit: Limit = 50, cursor: Cursor = None
     ) -> PageBody[ProviderBody]:
         """List providers."""
-        page = await use_cases.list_providers(context.reader(), limit, cursor)
+        page = await use_cases.list_providers(reader, limit, cursor)
         return PageBody([provider_body(p) for p in page.items], page.next_cursor)
 
     @get("/{provider_id:str}", responses=READ_PROBLEMS)
     async def get_one(
-        self, provider_id: FromPath[str], context: NamedDependency[AppContext]
+        self, provider_id: FromPath[str], reader: Injected[UnitOfWork]
     ) -> ProviderBody:
         """Get a provider."""
-        provider = await use_cases.get_provider(parse_id(provider_id, "provider"), context.reader())
+        provider = await use_cases.get_provider(parse_id(provider_id, "provider"), reader)
         return provider_body(provider)
 
     @patch("/{provider_id:str}", guards=[require_admin], responses=WRITE_PROBLEMS)
@@ -188,7 +191,9 @@ class ProviderController(Controller):
         self,
         provider_id: FromPath[str],
         data: JSONBody[ProviderPatch],
-        context: NamedDependency[AppContext],
+        uow: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
+        now: Injected[datetime],
     ) -> ProviderBody:
         """Change some of a provider's settings (admin). Existing bookings stay as they are."""
         provider = await use_cases.update_provider(
@@ -203,9 +208,9 @@ class ProviderController(Controller):
                 min_notice_minutes=data.min_notice_minutes,
                 max_advance_days=data.max_advance_days,
             ),
-            context.uow(),
-            context.notifier,
-            context.clock(),
+            uow,
+            notifier,
+            now,
         )
         return provider_body(provider)
 
@@ -219,7 +224,9 @@ class ProviderController(Controller):
         self,
         provider_id: FromPath[str],
         data: JSONBody[ScheduleBody],
-        context: NamedDependency[AppContext],
+        uow: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
+        now: Injected[datetime],
     ) -> ProviderBody:
         """Set a provider's zone and weekly hours, creating the provider if needed (admin)."""
         provider, _ = await use_cases.put_schedule(
@@ -229,9 +236,9 @@ class ProviderController(Controller):
                 weekly_schedule=raw_week(data.weekly_schedule),
                 slot_minutes=data.slot_minutes,
             ),
-            context.uow(),
-            context.notifier,
-            context.clock(),
+            uow,
+            notifier,
+            now,
         )
         return provider_body(provider)
 
@@ -239,7 +246,7 @@ class ProviderController(Controller):
     async def list_overrides(
         self,
         provider_id: FromPath[str],
-        context: NamedDependency[AppContext],
+        reader: Injected[UnitOfWork],
         from_: Annotated[str | None, day_query("from")] = None,
         to: Annotated[str | None, day_query("to")] = None,
     ) -> PageBody[OverrideOut]:
@@ -248,7 +255,7 @@ class ProviderController(Controller):
             parse_id(provider_id, "provider"),
             parse_day(from_, "from") if from_ else None,
             parse_day(to, "to") if to else None,
-            context.reader(),
+            reader,
         )
         return PageBody(
             [OverrideOut(day.isoformat(), intervals_body(iv)) for day, iv in found], None
@@ -265,7 +272,8 @@ class ProviderController(Controller):
         provider_id: FromPath[str],
         day: FromPath[str],
         data: JSONBody[OverrideBody],
-        context: NamedDependency[AppContext],
+        uow: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
     ) -> OverrideOut:
         """Set one date's hours, replacing the weekly hours that date (`[]` closes it) (admin)."""
         override = await use_cases.put_override(
@@ -274,8 +282,8 @@ class ProviderController(Controller):
                 day=parse_day(day, "date"),
                 intervals=[(i.start, i.end) for i in data.intervals],
             ),
-            context.uow(),
-            context.notifier,
+            uow,
+            notifier,
         )
         return OverrideOut(override.day.isoformat(), intervals_body(override.intervals))
 
@@ -286,11 +294,15 @@ class ProviderController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_override(
-        self, provider_id: FromPath[str], day: FromPath[str], context: NamedDependency[AppContext]
+        self,
+        provider_id: FromPath[str],
+        day: FromPath[str],
+        uow: Injected[UnitOfWork],
+        notifier: Injected[Notifier],
     ) -> None:
         """Remove a date override; the weekly hours apply again that date (admin)."""
         await use_cases.delete_override(
             DeleteOverride(parse_id(provider_id, "provider"), parse_day(day, "date")),
-            context.uow(),
-            context.notifier,
+            uow,
+            notifier,
         )

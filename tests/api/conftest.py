@@ -56,13 +56,13 @@ class Api:
 
     def decide(self, provider_id: str, request_id: str) -> None:
         """What a worker does when woken, run in the app's own loop with its own clients."""
-        context = self.client.app.state.context
+        runtime = self.client.app.state.runtime
 
         async def process() -> None:
             await process_wakeups(
                 [(UUID(provider_id), UUID(request_id))],
-                context.database,
-                context.notifier,
+                runtime.database,
+                runtime.notifier,
                 lambda: NOW,
             )
 

@@ -212,7 +212,7 @@ def test_seen_success_is_never_offered_again_even_before_the_worker_bumps_the_ca
     provider = create_provider(api)
     assert MONDAY_10 in slots(api, provider, date="2026-11-30")  # cached now
     accepted = book(api, provider)
-    context = api.client.app.state.context
+    context = api.client.app.state.runtime
     # A worker that commits and dies before it moves the cache version on.
     real_notifier = context.notifier
 

@@ -1,0 +1,119 @@
+"""What handlers may ask for, by name (Litestar `Provide`), and where each comes from.
+
+Handlers name what they need (`reader`, `uow`, `notifier`, `intake`, `now`, `zone`, ...)
+and get domain ports, never the runtime or infra types: this module and api/app.py are
+the only parts of `api` that import `infra` (an import-linter contract holds them to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Annotated, Any, Protocol, TypeAlias, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from litestar.di import Dependency, Provide
+from litestar.params import HeaderParameter, SkipValidationMarker
+
+from api.auth import current_client
+from api.common import TimezoneHeader, parse_zone_header
+from api.runtime import ApiRuntime
+from domain.model import ApiClient
+from domain.ports import Notifier, UnitOfWork
+from domain.use_cases.availability import AvailabilityCache
+from domain.use_cases.booking_requests import Intake
+from infra.url_policy import target_problem
+
+T = TypeVar("T")
+
+# A handler's parameter filled by the dependency of the same name. Values come from our own
+# code, so they are not validated (a Protocol could not be, and it would cost per request).
+Injected: TypeAlias = Annotated[T, SkipValidationMarker(), Dependency(kind="named")]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=255,
+        description="Replays with the same key and body return the original request.",
+    ),
+]
+
+
+class Completions(Protocol):
+    """Wakes a reader holding a `wait`ing request when the request's outcome is known."""
+
+    def waiting(self, request_id: UUID) -> AbstractAsyncContextManager[Any]: ...
+
+
+# Why a callback URL may not be called, or None.
+CallbackCheck = Callable[[str], Awaitable[str | None]]
+# Readiness probes by what they probe: each answers or raises.
+Probes = Mapping[str, Callable[[], Awaitable[object]]]
+
+
+def provide_zone(timezone: TimezoneHeader = None) -> ZoneInfo | None:
+    """The request's `Timezone` header as a zone; None without one."""
+    return parse_zone_header(timezone)
+
+
+def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
+    """Every dependency a handler of this app may name, read from `runtime` per request."""
+
+    def reader() -> UnitOfWork:
+        return runtime.reader()
+
+    def uow() -> UnitOfWork:
+        return runtime.database.unit_of_work()
+
+    def notifier() -> Notifier:
+        return runtime.notifier
+
+    def now() -> datetime:
+        return runtime.clock()
+
+    def availability_cache() -> AvailabilityCache:
+        return runtime.availability_cache
+
+    def completions() -> Completions:
+        return runtime.completions
+
+    def intake(client: Injected[ApiClient], idempotency_key: IdempotencyKey = None) -> Intake:
+        """What accepting a request needs: one write, the queue, the provider catalog, now."""
+        return Intake(
+            client=client,
+            key=idempotency_key,
+            uow=runtime.database.single_writer(),
+            queue=runtime.queue,
+            catalog=runtime.catalog,
+            now=runtime.clock(),
+        )
+
+    def callback_check() -> CallbackCheck:
+        allow_private = runtime.settings.webhook_allow_private_targets
+
+        async def check(url: str) -> str | None:
+            return await target_problem(url, allow_private)
+
+        return check
+
+    def probes() -> Probes:
+        return {"database": runtime.database.ping, "redis": runtime.redis.ping}
+
+    provided: dict[str, Callable[..., Any]] = {
+        "client": current_client,
+        "zone": provide_zone,
+        "reader": reader,
+        "uow": uow,
+        "notifier": notifier,
+        "now": now,
+        "availability_cache": availability_cache,
+        "completions": completions,
+        "intake": intake,
+        "callback_check": callback_check,
+        "probes": probes,
+    }
+    return {name: Provide(fn, sync_to_thread=False) for name, fn in provided.items()}

@@ -1,0 +1,66 @@
+"""What one API process holds for its life: settings, the clock, and its clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from api.auth import KnownKeys
+from infra.availability_cache import RedisAvailabilityCache
+from infra.database import make_engine
+from infra.notifications import CompletionListener, RedisNotifier
+from infra.provider_catalog import CachedProviderCatalog
+from infra.queue import RedisWakeupQueue
+from infra.redis_client import redis_client
+from infra.settings import Settings
+from infra.unit_of_work import SqlDatabase, SqlUnitOfWork
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiRuntime:
+    """Made by create_app(); its clients exist between the app's startup and shutdown."""
+
+    database: SqlDatabase
+    redis: Redis
+    notifier: RedisNotifier
+    queue: RedisWakeupQueue
+    completions: CompletionListener
+    availability_cache: RedisAvailabilityCache
+    catalog: CachedProviderCatalog
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis | None = None,
+        clock: Callable[[], datetime] = utc_now,  # tests pin it
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._given_redis = redis
+        self.keys = KnownKeys(self.reader)
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.database = SqlDatabase(make_engine(settings.database_url, settings.database_pool_size))
+        self.redis = self._given_redis or redis_client(settings.redis_url)
+        self.notifier = RedisNotifier(self.redis)
+        self.queue = RedisWakeupQueue(self.redis, settings.booking_partitions)
+        self.completions = CompletionListener(self.redis)
+        self.availability_cache = RedisAvailabilityCache(self.redis)
+        self.catalog = CachedProviderCatalog(self.database, self.redis)
+        await self.completions.start()
+
+    async def stop(self) -> None:
+        await self.completions.stop()
+        if self._given_redis is None:
+            await self.redis.aclose()
+        await self.database.dispose()
+
+    def reader(self) -> SqlUnitOfWork:
+        """For use cases that only read: no transaction to begin or roll back."""
+        return self.database.reader()
