@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from cachetools import TTLCache
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
@@ -18,27 +18,28 @@ from domain.use_cases.clients import authenticate, hash_key
 
 # Keys are looked up on every request; a known key is remembered briefly, so the database
 # sees one lookup per key per minute instead of one per request.
-_KNOWN_TTL_SECONDS = 60.0
+KnownClients = TTLCache[str, ApiClient]
+
+
+def known_clients() -> KnownClients:
+    return TTLCache(maxsize=10_000, ttl=60)
 
 
 class KnownKeys:
     """Who holds a key: looked up through `reader`, a known key remembered briefly."""
 
-    def __init__(self, reader: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, reader: Callable[[], UnitOfWork], known: KnownClients) -> None:
         self._reader = reader
-        self._known: dict[str, tuple[ApiClient, float]] = {}
+        self._known = known  # by the key's hash
 
     async def client_for(self, key: str) -> ApiClient | None:
         cache_key = hash_key(key)
-        hit = self._known.get(cache_key)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        client = self._known.get(cache_key)
+        if client is not None:
+            return client
         client = await authenticate(key, self._reader())
         if client is not None:
-            if len(self._known) > 10_000:
-                self._known.clear()
-            self._known[cache_key] = (client, now + _KNOWN_TTL_SECONDS)
+            self._known[cache_key] = client
         return client
 
 

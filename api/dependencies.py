@@ -92,13 +92,12 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
             now=runtime.clock(),
         )
 
-    def callback_check() -> CallbackCheck:
+    async def check_callback(url: str) -> str | None:
         allow_private = runtime.settings.webhook_allow_private_targets
+        return await target_problem(url, allow_private, runtime.resolved_hosts)
 
-        async def check(url: str) -> str | None:
-            return await target_problem(url, allow_private)
-
-        return check
+    def callback_check() -> CallbackCheck:
+        return check_callback
 
     def probes() -> Probes:
         return {"database": runtime.database.ping, "redis": runtime.redis.ping}

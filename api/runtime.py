@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from api.auth import KnownKeys
+from api.auth import KnownKeys, known_clients
 from infra.availability_cache import RedisAvailabilityCache
 from infra.database import make_engine
 from infra.notifications import CompletionListener, RedisNotifier
-from infra.provider_catalog import CachedProviderCatalog
+from infra.provider_catalog import CachedProviderCatalog, kept_days, kept_providers
 from infra.queue import RedisWakeupQueue
 from infra.redis_client import redis_client
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase, SqlUnitOfWork
+from infra.url_policy import resolved_hosts
 
 
 def utc_now() -> datetime:
@@ -42,7 +43,11 @@ class ApiRuntime:
         self.settings = settings
         self.clock = clock
         self._given_redis = redis
-        self.keys = KnownKeys(self.reader)
+        # The process's in-process caches, all bounded and expiring (cachetools.TTLCache).
+        self.keys = KnownKeys(self.reader, known_clients())
+        self.resolved_hosts = resolved_hosts()
+        self._kept_providers = kept_providers()
+        self._kept_days = kept_days()
 
     async def start(self) -> None:
         settings = self.settings
@@ -52,7 +57,9 @@ class ApiRuntime:
         self.queue = RedisWakeupQueue(self.redis, settings.booking_partitions)
         self.completions = CompletionListener(self.redis)
         self.availability_cache = RedisAvailabilityCache(self.redis)
-        self.catalog = CachedProviderCatalog(self.database, self.redis)
+        self.catalog = CachedProviderCatalog(
+            self.database, self.redis, self._kept_providers, self._kept_days
+        )
         await self.completions.start()
 
     async def stop(self) -> None:

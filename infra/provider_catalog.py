@@ -13,6 +13,7 @@ import logging
 from datetime import date
 from uuid import UUID
 
+from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -24,22 +25,33 @@ from infra.unit_of_work import SqlDatabase
 
 log = logging.getLogger(__name__)
 
-_LIMIT = 10_000
+# Entries stay correct while their version is current (a kept provider is checked against its
+# counter on every use; days are filed under the provider's version): the bounds only keep
+# memory flat however many providers and dates are asked about.
+KeptProviders = TTLCache[UUID, Provider]
+KeptDays = TTLCache[tuple[UUID, int, date], tuple[Interval, ...]]
 
 
-class _Kept:
-    __slots__ = ("days", "provider")
+def kept_providers() -> KeptProviders:
+    return TTLCache(maxsize=10_000, ttl=3600)
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider  # its `version` is the settings counter it is good for
-        self.days: dict[date, tuple[Interval, ...]] = {}
+
+def kept_days() -> KeptDays:
+    return TTLCache(maxsize=50_000, ttl=3600)
 
 
 class CachedProviderCatalog:
-    def __init__(self, database: SqlDatabase, redis: Redis) -> None:
+    def __init__(
+        self,
+        database: SqlDatabase,
+        redis: Redis,
+        providers: KeptProviders,
+        days: KeptDays,
+    ) -> None:
         self._database = database
         self._redis = redis
-        self._kept: dict[UUID, _Kept] = {}
+        self._kept = providers  # each kept provider's `version` is the counter it is good for
+        self._days = days
         self._unreachable = OccasionalWarning(log, "provider catalog reads PostgreSQL")
 
     async def _settings(self, provider_id: UUID) -> int | None:
@@ -53,8 +65,8 @@ class CachedProviderCatalog:
     async def provider(self, provider_id: UUID) -> Provider | None:
         settings = await self._settings(provider_id)
         kept = self._kept.get(provider_id)
-        if kept is not None and settings is not None and kept.provider.version >= settings:
-            return kept.provider
+        if kept is not None and settings is not None and kept.version >= settings:
+            return kept
         async with self._database.reader() as uow:
             provider = await uow.providers.get(provider_id)
         if provider is None:
@@ -64,18 +76,15 @@ class CachedProviderCatalog:
                 await self._redis.set(settings_key(provider_id), provider.version, nx=True)
             except RedisError as exc:
                 self._unreachable(exc)
-        if len(self._kept) >= _LIMIT:
-            self._kept.clear()
-        self._kept[provider_id] = _Kept(provider)
+        self._kept[provider_id] = provider
         return provider
 
     async def intervals(self, provider: Provider, day: date) -> tuple[Interval, ...]:
-        kept = self._kept.get(provider.id)
-        if kept is None or kept.provider is not provider:
-            kept = self._kept[provider.id] = _Kept(provider)
-        found = kept.days.get(day)
+        # Overrides raise the provider's version, so a version's days never change.
+        key = (provider.id, provider.version, day)
+        found = self._days.get(key)
         if found is None:
             async with self._database.reader() as uow:
                 overrides = await uow.overrides.between(provider.id, day, day)
-            found = kept.days[day] = intervals_for(day, provider.weekly, overrides)
+            found = self._days[key] = intervals_for(day, provider.weekly, overrides)
         return found

@@ -19,6 +19,8 @@ from infra.repositories import (
     SqlEventRepository,
     SqlOverrideRepository,
     SqlProviderRepository,
+    WeekCache,
+    week_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,13 @@ class SqlUnitOfWork:
         self,
         engine: AsyncEngine,
         is_postgres: bool,
+        weeks: WeekCache,
         read_only: bool = False,
         single_write: bool = False,
     ) -> None:
         self._engine = engine
         self._is_postgres = is_postgres
+        self._weeks = weeks
         self._read_only = read_only
         self._single_write = single_write
         self._writes = 0
@@ -104,7 +108,7 @@ class SqlUnitOfWork:
         self._connection = connection = LazyConnection(
             self._engine, self._count_write if self._single_write else None
         )
-        self.providers = SqlProviderRepository(connection)
+        self.providers = SqlProviderRepository(connection, self._weeks)
         self.overrides = SqlOverrideRepository(connection)
         self.bookings = SqlBookingRepository(connection)
         self.requests = SqlBookingRequestRepository(connection)
@@ -154,21 +158,22 @@ class SqlUnitOfWork:
 
 
 class SqlDatabase:
-    """The engine and the unit-of-work factories of one process."""
+    """The engine and the unit-of-work factories of one process, and its parsed schedules."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.weeks = week_cache()
         self.is_postgres = engine.dialect.name == "postgresql"
         # Reads need no explicit transaction: under READ COMMITTED each statement sees the
         # latest commits either way, and skipping BEGIN and ROLLBACK saves two round trips.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.is_postgres)
+        return SqlUnitOfWork(self.engine, self.is_postgres, self.weeks)
 
     def reader(self) -> SqlUnitOfWork:
         """A unit of work for use cases that only read; it cannot commit."""
-        return SqlUnitOfWork(self._autocommit, self.is_postgres, read_only=True)
+        return SqlUnitOfWork(self._autocommit, self.is_postgres, self.weeks, read_only=True)
 
     def single_writer(self) -> SqlUnitOfWork:
         """For use cases that read, then make exactly one write (accepting a request).
@@ -176,7 +181,7 @@ class SqlDatabase:
         One statement is atomic by itself, so it runs without BEGIN and COMMIT: two round
         trips fewer on the busiest path. A second write raises rather than lose atomicity.
         """
-        return SqlUnitOfWork(self._autocommit, self.is_postgres, single_write=True)
+        return SqlUnitOfWork(self._autocommit, self.is_postgres, self.weeks, single_write=True)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

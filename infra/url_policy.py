@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import time
 from urllib.parse import urlsplit
 
+from cachetools import TTLCache
+
 _RESOLVE_TIMEOUT_SECONDS = 2.0
-_CACHE_SECONDS = 60.0
-_resolved: dict[str, tuple[float, list[str]]] = {}
+
+# A host's addresses, as DNS gave them, for a minute.
+ResolvedHosts = TTLCache[str, list[str]]
+
+
+def resolved_hosts() -> ResolvedHosts:
+    return TTLCache(maxsize=10_000, ttl=60)
 
 
 def _is_public(address: str) -> bool:
@@ -20,19 +26,15 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def _addresses(host: str, port: int) -> list[str]:
-    cached = _resolved.get(host)
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
+async def _addresses(host: str, port: int, resolved: ResolvedHosts) -> list[str]:
+    cached = resolved.get(host)
+    if cached is not None:
+        return cached
     loop = asyncio.get_running_loop()
     infos = await asyncio.wait_for(
         loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), _RESOLVE_TIMEOUT_SECONDS
     )
-    addresses = sorted({str(info[4][0]) for info in infos})
-    if len(_resolved) > 10_000:
-        _resolved.clear()
-    _resolved[host] = (now + _CACHE_SECONDS, addresses)
+    addresses = resolved[host] = sorted({str(info[4][0]) for info in infos})
     return addresses
 
 
@@ -49,14 +51,14 @@ def _form_problem(url: str) -> str | None:
     return None
 
 
-async def _resolve(host: str, port: int) -> list[str] | str | None:
+async def _resolve(host: str, port: int, resolved: ResolvedHosts) -> list[str] | str | None:
     """The host's addresses; a reason it cannot be called; or None if DNS could not say."""
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
     try:
-        return await _addresses(host, port)
+        return await _addresses(host, port, resolved)
     except socket.gaierror as exc:
         # A passing DNS failure is not the client's fault; delivery will look again.
         return None if exc.errno == socket.EAI_AGAIN else f"host {host!r} does not resolve"
@@ -64,18 +66,17 @@ async def _resolve(host: str, port: int) -> list[str] | str | None:
         return None
 
 
-async def target_problem(url: str, allow_private: bool) -> str | None:
+async def target_problem(url: str, allow_private: bool, resolved: ResolvedHosts) -> str | None:
     """Why `url` may not be called, or None. Delivery checks again: DNS answers change."""
     problem = _form_problem(url)
     if problem is not None or allow_private:
         return problem
     parts = urlsplit(url)
     assert parts.hostname is not None
-    resolved = await _resolve(
-        parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    )
-    if resolved is None or isinstance(resolved, str):
-        return resolved
-    if not all(_is_public(address) for address in resolved):
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = await _resolve(parts.hostname, port, resolved)
+    if addresses is None or isinstance(addresses, str):
+        return addresses
+    if not all(_is_public(address) for address in addresses):
         return f"host {parts.hostname!r} resolves to a loopback, private or link-local address"
     return None

@@ -14,8 +14,10 @@ from infra.repositories.pages import decode_cursor, encode_cursor
 from infra.repositories.providers import (
     SqlOverrideRepository,
     SqlProviderRepository,
+    WeekCache,
     intervals_from_json,
     intervals_to_json,
+    week_cache,
     week_from_json,
     week_to_json,
 )
@@ -28,10 +30,12 @@ __all__ = [
     "SqlOverrideRepository",
     "SqlProviderRepository",
     "Statements",
+    "WeekCache",
     "decode_cursor",
     "encode_cursor",
     "intervals_from_json",
     "intervals_to_json",
+    "week_cache",
     "week_from_json",
     "week_to_json",
 ]

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from cachetools import TTLCache
 from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -47,18 +48,20 @@ def week_from_json(raw: dict[str, Any]) -> WeeklySchedule:
 
 
 # Provider rows repeat a lot (every availability read, every booking); their parsed weekly
-# schedules are kept per (id, version), which changes whenever the hours do.
-_WEEK_CACHE: dict[tuple[UUID, int], WeeklySchedule] = {}
-_WEEK_CACHE_LIMIT = 10_000
+# schedules are kept per (id, version), which changes whenever the hours do. An entry never
+# goes stale; the time limit only lets a quiet provider's copy go.
+WeekCache = TTLCache[tuple[UUID, int], WeeklySchedule]
 
 
-def _provider(row: ProviderRow | Row[Any]) -> Provider:
+def week_cache() -> WeekCache:
+    return TTLCache(maxsize=10_000, ttl=3600)
+
+
+def _provider(row: ProviderRow | Row[Any], weeks: WeekCache) -> Provider:
     key = (row.id, row.version)
-    weekly = _WEEK_CACHE.get(key)
+    weekly = weeks.get(key)
     if weekly is None:
-        if len(_WEEK_CACHE) >= _WEEK_CACHE_LIMIT:
-            _WEEK_CACHE.clear()
-        weekly = _WEEK_CACHE[key] = week_from_json(row.weekly_schedule)
+        weekly = weeks[key] = week_from_json(row.weekly_schedule)
     return Provider(
         id=row.id,
         name=row.name,
@@ -95,19 +98,23 @@ def _created(provider: Provider) -> tuple[datetime, UUID]:
 
 
 class SqlProviderRepository:
-    def __init__(self, connection: Statements) -> None:
+    def __init__(self, connection: Statements, weeks: WeekCache) -> None:
         self._db = connection
+        self._weeks = weeks
+
+    def _provider(self, row: ProviderRow | Row[Any]) -> Provider:
+        return _provider(row, self._weeks)
 
     async def get(self, provider_id: UUID) -> Provider | None:
         row = (await self._db.execute(_PROVIDER_BY_ID, {"id": provider_id})).first()
-        return None if row is None else _provider(row)
+        return None if row is None else self._provider(row)
 
     async def get_many(self, provider_ids: Iterable[UUID]) -> dict[UUID, Provider]:
         wanted = list(provider_ids)
         if not wanted:
             return {}
         rows = await self._db.execute(select(PROVIDERS).where(PROVIDERS.c.id.in_(wanted)))
-        return {row.id: _provider(row) for row in rows}
+        return {row.id: self._provider(row) for row in rows}
 
     async def add(self, provider: Provider) -> None:
         try:
@@ -129,7 +136,7 @@ class SqlProviderRepository:
     async def list(self, limit: int, cursor: str | None) -> Page[Provider]:
         order = (PROVIDERS.c.created_at, PROVIDERS.c.id)
         return await keyset_page(
-            self._db, select(PROVIDERS), order, limit, cursor, _provider, _created
+            self._db, select(PROVIDERS), order, limit, cursor, self._provider, _created
         )
 
     async def bump_versions(self, provider_ids: Collection[UUID]) -> dict[UUID, int]:
