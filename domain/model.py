@@ -97,10 +97,6 @@ class RequestStatus(enum.StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self is not RequestStatus.PENDING
-
 
 @dataclass(frozen=True, slots=True)
 class BookingRequest:

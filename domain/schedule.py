@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -142,7 +142,3 @@ def load_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - listed but unreadable
         raise ValueError(f"{name!r} is not a known IANA time zone") from exc
-
-
-def intervals_to_pairs(intervals: Iterable[Interval]) -> list[tuple[str, str]]:
-    return [(format_wall_time(i.start), format_wall_time(i.end)) for i in intervals]

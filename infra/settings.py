@@ -68,10 +68,6 @@ class Settings:
     sweep_interval_seconds: float = 2.0
     log_level: str = "INFO"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
