@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     profiler = None
     profile_path: Path | None = None
     if args.profile:
-        if stack.server is None or stack.server.process is None:
+        if stack.server is None:
             log("--profile needs the server started here (not --url); skipped")
         else:
             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     }
     if profile_path is not None:
         # py-spy starts now and waits out the warm-up by recording a little longer
-        assert stack.server is not None and stack.server.process is not None
+        assert stack.server is not None
         seconds = int(min(args.profile, args.duration) + args.warmup)
         profiler = start_py_spy(stack.server.process.pid, seconds, profile_path)
     watched = {}

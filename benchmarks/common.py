@@ -23,8 +23,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
+
+from tests.servers import BOOKING, ApiServer, start_api
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -104,15 +104,6 @@ def drop_database(database: Database) -> None:
 # ----------------------------------------------------------------------------- the service
 
 
-def booking_command() -> list[str]:
-    """The `booking` command of this virtualenv (or `python -m cli` as a fallback)."""
-    exe = Path(sys.executable).parent / "booking"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("booking")
-    return [found] if found else [sys.executable, "-m", "cli"]
-
-
 def service_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -128,7 +119,7 @@ def service_env(database_url: str, extra: Mapping[str, str] | None = None) -> di
 
 def run_booking(args: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
     done = subprocess.run(  # noqa: PLW1510 - checked below, with the output
-        [*booking_command(), *args], env=dict(env), cwd=cwd, capture_output=True, text=True
+        [*BOOKING, *args], env=dict(env), cwd=cwd, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise RuntimeError(f"booking {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -140,95 +131,6 @@ def create_key(env: Mapping[str, str], cwd: Path, name: str = "bench", role: str
     line = next(line for line in out.splitlines() if line.startswith("{"))
     key: str = json.loads(line)["key"]
     return key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_pids(pid: int) -> list[int]:
-    """All descendants of `pid` (Linux /proc), depth first."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    found.append(int(child))
-                    found.extend(child_pids(int(child)))
-    return found
-
-
-@dataclass
-class ApiServer:
-    """`booking api` as a subprocess in its own process group."""
-
-    port: int
-    workers: int
-    env: dict[str, str]
-    cwd: Path
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        args = ["api", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--workers", str(self.workers)]
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*booking_command(), *args],
-                env=self.env,
-                cwd=self.cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, seconds: float = 60.0) -> None:
-        deadline = time.monotonic() + seconds
-        last: object = None
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"booking api exited early; log:\n{self.log_tail()}")
-            try:
-                status, _, _ = HttpClient(self.base_url).request("GET", "/health/ready")
-                if status == 200:
-                    return
-                last = status
-            except OSError as exc:
-                last = exc
-            time.sleep(0.2)
-        raise TimeoutError(f"/health/ready did not answer 200 ({last!r}); log:\n{self.log_tail()}")
-
-    def worker_pids(self) -> list[int]:
-        """The granian worker processes (children of the server process)."""
-        return child_pids(self.process.pid) if self.process else []
-
-    def stop(self, seconds: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        pid = self.process.pid
-        self.process.send_signal(signal.SIGINT)  # granian's graceful shutdown
-        try:
-            self.process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            log(f"booking api (pid {pid}) ignored SIGINT; killing its process group")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # the group this harness created for it
-            self.process.wait(5)
-        for child in child_pids(pid):  # stragglers, if any, are ours too
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 @dataclass
@@ -295,19 +197,17 @@ def booking_stack(
         log(f"database {database.name}: migrating")
         run_booking(["migrate"], env, workdir)
         key = create_key(env, workdir)
-        server = ApiServer(port or free_port(), api_workers, env, workdir, workdir / "api.log")
-        log(f"starting booking api --workers {api_workers} on port {server.port}")
-        server.start()
-        server.wait_ready()
+        log(f"starting booking api --workers {api_workers}")
+        server = start_api(env, workdir / "api.log", api_workers, port, cwd=workdir)
         log(
-            f"api ready (pid {server.process.pid if server.process else '?'}, "
-            f"workers {server.worker_pids()})"
+            f"api ready on port {server.port} "
+            f"(pid {server.process.pid}, workers {server.worker_pids()})"
         )
         yield Stack(server.base_url, key, server, database, env, code)
     finally:
         if server is not None:
             server.stop()
-            log(f"api stopped; log kept at {server.log_path}")
+            log(f"api stopped; log kept at {server.process.log}")
         if keep_database:
             log(f"database {database.name} kept")
         else:
@@ -703,69 +603,6 @@ def table_stats_delta(
 
 
 # ----------------------------------------------------------------------------- other processes
-
-
-@dataclass
-class BookingProcess:
-    """A `booking <args>` subprocess (worker, scheduler, ...) in its own session, log to a file.
-
-    Stopped by its PID: SIGTERM (Celery's warm shutdown), then SIGKILL of the process group
-    this harness created for it.
-    """
-
-    args: list[str]
-    env: dict[str, str]
-    cwd: Path
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid if self.process else -1
-
-    def start(self) -> None:
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*booking_command(), *self.args],
-                env=self.env,
-                cwd=self.cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_for_log(self, text: str, seconds: float = 60.0) -> None:
-        """Until `text` appears in the log; raises if the process exits or time runs out."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"booking {self.args[0]} exited early; log:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if text in self.log_path.read_text(errors="replace"):
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"{text!r} not logged in {seconds}s; log:\n{self.log_tail()}")
-
-    def stop(self, seconds: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        pid = self.process.pid
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            log(f"booking {self.args[0]} (pid {pid}) ignored SIGTERM; killing its process group")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # the group this harness created for it
-            self.process.wait(5)
-        for child in child_pids(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
-
-    def log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 def cpu_snapshot() -> dict[int, tuple[str, float]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import psycopg
 import redis
 
 from benchmarks import common, loadgen
+from tests.servers import start_booking
 
 WEEK = {
     day: [{"start": "00:00", "end": "24:00"}]
@@ -80,18 +80,9 @@ def main() -> int:
             return int(row[0]) if row else 0
 
         backlog = pending()
-        log_path = workdir / "worker.log"
-        with log_path.open("wb") as log:
-            worker = subprocess.Popen(
-                [*common.booking_command(), "worker"],
-                env=stack.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-            )
+        worker = start_booking(["worker"], stack.env, workdir / "worker.log", workdir)
         try:
-            while b" ready." not in log_path.read_bytes():
-                time.sleep(0.05)
+            worker.wait_for_log(" ready.")
             sampler = common.CpuSampler({"worker": worker.pid}, groups=["postgres"])
             sampler.start()
             started = time.monotonic()
@@ -101,8 +92,7 @@ def main() -> int:
             cpu = sampler.stop()
             left = pending()
         finally:
-            worker.terminate()
-            worker.wait(30)
+            worker.stop(timeout=30)
     per_request = {
         name: round(10 * pct * cpu["seconds"] / max(backlog, 1), 3)
         for name, pct in cpu["process_cpu_pct"].items()

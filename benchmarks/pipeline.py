@@ -58,14 +58,12 @@ from benchmarks.availability import availability_path, preflight, seed_providers
 from benchmarks.common import (
     REPO,
     RESULTS_DIR,
-    BookingProcess,
     CpuSampler,
     Database,
     HttpClient,
     Stack,
     booking_stack,
     busiest_processes,
-    child_pids,
     cpu_snapshot,
     create_key,
     database_stats,
@@ -86,6 +84,7 @@ from benchmarks.common import (
     write_results,
 )
 from domain.partitions import partition_queue
+from tests.servers import Process, child_pids, start_booking
 
 NAME = "pipeline"
 SCENARIOS = (
@@ -126,8 +125,8 @@ class Pipeline:
     redis_url: str
     partitions: int
     workdir: Path
-    workers: list[BookingProcess] = field(default_factory=list)
-    scheduler: BookingProcess | None = None
+    workers: list[Process] = field(default_factory=list)
+    scheduler: Process | None = None
 
     @property
     def database(self) -> Database:
@@ -136,7 +135,7 @@ class Pipeline:
 
     @property
     def api_pid(self) -> int:
-        assert self.stack.server is not None and self.stack.server.process is not None
+        assert self.stack.server is not None
         return self.stack.server.process.pid
 
     def processes(self) -> dict[str, int]:
@@ -230,7 +229,7 @@ def pipeline_stack(args: argparse.Namespace, scenario: str, workers: bool) -> It
             git_rev=args.git_rev,
         ) as stack:
             assert stack.server is not None
-            workdir = stack.server.log_path.parent
+            workdir = stack.server.process.log.parent
             client_key = create_key(stack.env, workdir, "bench-client", "client")
             pipe = Pipeline(stack, client_key, args.redis_url, args.partitions, workdir)
             try:
@@ -246,15 +245,11 @@ def pipeline_stack(args: argparse.Namespace, scenario: str, workers: bool) -> It
 def start_workers(pipe: Pipeline, count: int) -> None:
     env = pipe.stack.env
     for i, queues in enumerate(worker_queues(pipe.partitions, count)):
-        worker = BookingProcess(
-            ["worker", "--queues", ",".join(queues)], env, pipe.workdir, pipe.workdir / f"w{i}.log"
-        )
-        pipe.workers.append(worker)
-        worker.start()
+        args = ["worker", "--queues", ",".join(queues)]
+        pipe.workers.append(start_booking(args, env, pipe.workdir / f"w{i}.log", pipe.workdir))
     for worker in pipe.workers:
         worker.wait_for_log(" ready.")
-    pipe.scheduler = BookingProcess(["scheduler"], env, pipe.workdir, pipe.workdir / "beat.log")
-    pipe.scheduler.start()
+    pipe.scheduler = start_booking(["scheduler"], env, pipe.workdir / "beat.log", pipe.workdir)
     pipe.scheduler.wait_for_log("beat: Starting")
     pids = [w.pid for w in pipe.workers]
     log(f"{count} booking workers (pids {pids}) and the scheduler ({pipe.scheduler.pid}) ready")

@@ -1,12 +1,20 @@
-"""Real server processes for end-to-end tests: `booking api`, workers, the embedded Redis server."""
+"""Real `booking` processes, for end-to-end tests and benchmarks alike.
+
+Every process runs in a session (and process group) of its own with its output in a log file,
+and is stopped by its PID: the signal asked for, then SIGKILL of the group this harness made
+for it if it does not go, and of whatever it left behind in that group.
+Benchmarks import this module too (`from tests.servers import ...`): one harness for both.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +24,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# `booking` of this interpreter; the code it runs is the one `import cli` finds (the working
+# tree, or a PYTHONPATH that shadows it).
+BOOKING = (sys.executable, "-m", "cli")
 
 
 def free_port() -> int:
@@ -25,24 +36,37 @@ def free_port() -> int:
         return port
 
 
+def child_pids(pid: int) -> list[int]:
+    """All descendants of `pid` (Linux /proc), depth first."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    found.append(int(child))
+                    found.extend(child_pids(int(child)))
+    return found
+
+
 @dataclass
 class Process:
     popen: subprocess.Popen[bytes]
     log: Path
+    own_group: bool = False  # started in a process group of its own (by start_booking)
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.popen.poll() is not None:
-            return
-        self.popen.send_signal(sig)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._kill_group()
+                self.popen.wait(5)
+        self._kill_group()  # stragglers (pool children, say) are ours too
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish, ack or clean up."""
@@ -50,52 +74,112 @@ class Process:
             self.popen.kill()
             self.popen.wait(10)
 
+    def _kill_group(self) -> None:
+        if self.own_group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        elif self.popen.poll() is None:
+            self.popen.kill()
+
+    def children(self) -> list[int]:
+        return child_pids(self.pid)
+
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        """Until `text` appears in the log; raises if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"process exited early:\n{self.tail()}")
+            with contextlib.suppress(OSError):
+                if text in self.log.read_text(errors="replace"):
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{text!r} not logged after {timeout}s:\n{self.tail()}")
 
 
 def start_booking(
     args: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None
 ) -> Process:
     """`booking <args>` as a child process with exactly `env` on top of ours."""
-    handle = log.open("wb")
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "cli", *args],
-        env={**os.environ, **env},
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        cwd=cwd or ROOT,
-    )
-    return Process(popen, log)
+    with log.open("wb") as handle:
+        popen = subprocess.Popen(
+            [*BOOKING, *args],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or ROOT,
+            start_new_session=True,  # a group of its own, to stop whatever it starts
+        )
+    return Process(popen, log, own_group=True)
 
 
 def wait_until_ready(base_url: str, process: Process, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
+    last: object = None
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
             raise RuntimeError(f"server exited early:\n{process.tail()}")
         try:
-            if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+            answer = httpx.get(f"{base_url}/health/ready", timeout=1)
+            if answer.status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
+            last = answer.status_code
+        except httpx.HTTPError as exc:
+            last = exc
         time.sleep(0.1)
-    raise RuntimeError(f"server not ready after {timeout}s:\n{process.tail()}")
+    raise RuntimeError(f"server not ready after {timeout}s ({last!r}):\n{process.tail()}")
+
+
+@dataclass
+class ApiServer:
+    """`booking api` (granian: a main process and its workers)."""
+
+    process: Process
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        return self.process.children()
+
+    def stop(self) -> None:
+        self.process.stop(signal.SIGINT, timeout=15)  # granian's graceful shutdown
+
+
+def start_api(
+    env: Mapping[str, str],
+    log: Path,
+    workers: int = 1,
+    port: int | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> ApiServer:
+    """`booking api` on 127.0.0.1, answering /health/ready when this returns."""
+    port = port or free_port()
+    args = ["api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    server = ApiServer(start_booking(args, env, log, cwd), port)
+    try:
+        wait_until_ready(server.base_url, server.process, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 @contextmanager
 def running_api(env: Mapping[str, str], log_dir: Path, workers: int = 1) -> Iterator[str]:
     port = free_port()
-    process = start_booking(
-        ["api", "--port", str(port), "--workers", str(workers)], env, log_dir / f"api-{port}.log"
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    server = start_api(env, log_dir / f"api-{port}.log", workers, port)
     try:
-        wait_until_ready(base_url, process)
-        yield base_url
+        yield server.base_url
     finally:
-        process.stop()
+        server.stop()
 
 
 @contextmanager
@@ -104,8 +188,6 @@ def embedded_redis() -> Iterator[str]:
     from fakeredis import TcpFakeServer
 
     server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    import threading
-
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

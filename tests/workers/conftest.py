@@ -62,18 +62,8 @@ class Pipeline:
         index = len(self.workers)
         worker = start_booking(["worker"], self.env, self.log_dir / f"worker-{index}.log")
         self.workers.append(worker)
-        self._wait_for_consumer(worker)
+        worker.wait_for_log(" ready.", timeout=30)  # it consumes
         return worker
-
-    def _wait_for_consumer(self, worker: Process, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if worker.popen.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{worker.tail()}")
-            if " ready." in worker.log.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"worker not ready after {timeout}s:\n{worker.tail()}")
 
     def stop_workers(self) -> None:
         for worker in self.workers:
