@@ -16,26 +16,49 @@ from infra.database import migrate
 from infra.settings import Settings
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def port_in_use(host: str, port: int) -> bool:
+    """Whether a server already listens on host:port.
+
+    The probe sets SO_REUSEADDR like the servers do, so a port left in TIME_WAIT by a previous
+    run counts as free; on Linux the bind still fails while anything listens there, even on the
+    wildcard address or with SO_REUSEPORT (which would let Granian share the port silently).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # the server itself will report the bad host
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                return True
+    return False
+
+
+def taken_ports(settings: Settings, host: str, port: int) -> list[str]:
+    """The ports `booking dev` needs that something else already listens on, described."""
+    taken = []
+    if port_in_use(host, port):
+        taken.append(f"API port {port} on {host} (choose another with --port)")
+    redis_port = settings.embedded_redis_port
+    if settings.embedded_redis and port_in_use("127.0.0.1", redis_port):
+        taken.append(
+            f"embedded Redis port {redis_port} on 127.0.0.1 "
+            "(choose another with EMBEDDED_REDIS_PORT, or point REDIS_URL at a Redis)"
+        )
+    return taken
 
 
 def start_embedded_redis(port: int) -> tuple[str, threading.Thread]:
-    """fakeredis' TCP server in a thread of this process; another port if ours is taken."""
+    """fakeredis' TCP server in a thread of this process, on exactly `port`."""
     from fakeredis import TcpFakeServer
 
-    chosen = port if _port_is_free(port) else 0
-    server = TcpFakeServer(("127.0.0.1", chosen), server_type="redis")
-    actual = server.server_address[1]
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
     thread.start()
-    return f"redis://127.0.0.1:{actual}/0", thread
+    return f"redis://127.0.0.1:{port}/0", thread
 
 
 def _die_with_parent() -> None:
@@ -57,9 +80,26 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
     from cli.main import _issue_key
     from cli.serve import serve_api
 
+    # Fail at once rather than share a port with another server (Granian binds with
+    # SO_REUSEPORT, so a second API on the same port would silently split the traffic).
+    taken = taken_ports(settings, host, port)
+    if taken:
+        print(
+            "booking dev: already in use: " + "; ".join(taken) + ". Nothing was started.",
+            file=sys.stderr,
+        )
+        return 1
     embedded_database, embedded_redis = settings.embedded_database, settings.embedded_redis
     if embedded_redis:
-        redis_url, _ = start_embedded_redis(settings.embedded_redis_port)
+        try:
+            redis_url, _ = start_embedded_redis(settings.embedded_redis_port)
+        except OSError as exc:  # taken between the check and the bind
+            print(
+                f"booking dev: cannot listen on embedded Redis port "
+                f"{settings.embedded_redis_port}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
         os.environ["REDIS_URL"] = redis_url
     os.environ.setdefault("DATABASE_URL", settings.database_url)
     settings = Settings.from_env()
