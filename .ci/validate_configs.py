@@ -503,15 +503,15 @@ def check_prometheus_config(path: Path, report: Report) -> list[ScrapeTarget]:
 
 
 def check_grafana_provisioning(
-    directory: Path, report: Report
+    directories: list[Path], report: Report
 ) -> tuple[set[str], list[str], list[str]]:
-    """Datasource uids, dashboard provider paths and datasource urls it provisions."""
+    """Datasource uids, dashboard provider paths and datasource urls they provision."""
     uids: set[str] = set()
     provider_paths: list[str] = []
     urls: list[str] = []
-    files = sorted(p for p in directory.rglob("*") if p.suffix in {".yaml", ".yml"})
+    files = sorted(p for d in directories for p in d.rglob("*") if p.suffix in {".yaml", ".yml"})
     if not files:
-        report.error(rel(directory), "no provisioning files")
+        report.error(", ".join(map(rel, directories)) or "grafana", "no provisioning files")
     validator = project_schema("grafana-provisioning.json")
     for path in files:
         doc = load_yaml_file(path, report)
@@ -958,9 +958,13 @@ def check_compose_grafana(
     if grafana is None:
         return None
     where = f"{name}: services.grafana"
-    provisioning = host_path(grafana, "/etc/grafana/provisioning", base)
-    if provisioning is None or not provisioning.is_dir():
-        report.error(where, "/etc/grafana/provisioning is not mounted from a directory of the repo")
+    provisioning = [
+        (base / source).resolve()
+        for source, target in bind_mounts(grafana)
+        if (target.rstrip("/") + "/").startswith("/etc/grafana/provisioning/")
+    ]
+    if not provisioning or not all(d.is_dir() for d in provisioning):
+        report.error(where, "/etc/grafana/provisioning is not mounted from directories of the repo")
         return None
     uids, provider_paths, urls = check_grafana_provisioning(provisioning, report)
     prometheus_port = 9090
