@@ -38,10 +38,9 @@ ENV PATH="/opt/venv/bin:$PATH" \
 
 # Fixed uid/gid so Kubernetes can check runAsNonRoot (securityContext.runAsUser: 10001).
 # /app is the working directory and HOME; the app writes nothing there. Its only files are
-# under /tmp: Celery beat's schedule (/tmp/booking-beat-<pid>.*, removed when the scheduler
-# stops), the heartbeat file the liveness probe reads (HEARTBEAT_FILE) and, for the API's
-# processes, Prometheus' multiprocess files. In Kubernetes /tmp is an emptyDir over a
-# read-only root filesystem.
+# under /tmp: the heartbeat file the liveness probe reads (HEARTBEAT_FILE) and, for the API's
+# processes, Prometheus' multiprocess files. Celery beat keeps its schedule in memory and
+# writes no file. In Kubernetes /tmp is an emptyDir over a read-only root filesystem.
 RUN groupadd --system --gid 10001 booking \
     && useradd --system --uid 10001 --gid booking --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin booking \
