@@ -55,6 +55,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 BASE = ROOT  # paths in messages are relative to the repository checked (--root)
+# Errors, not notes, once every setting compose and k8s use is in example.env on main.
+STRICT_SETTINGS = False
 DEFAULT_KUBERNETES_VERSION = "1.30"
 REQUIRED_COMPOSE_SERVICES = (
     "postgres", "redis", "redis-cache", "migrate", "api", "worker", "worker-webhooks",
@@ -1569,6 +1571,68 @@ def check_dashboard_configmaps(
             print(f"k8s      {rel(configmap)}: same bytes as {rel(dashboard)}")
 
 
+# --- Settings ---------------------------------------------------------------------------
+
+_SETTING_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+
+
+def documented_settings(root: Path) -> set[str]:
+    """Every variable example.env lists (set or commented out)."""
+    path = root / "example.env"
+    return set(_SETTING_LINE.findall(path.read_text(encoding="utf-8"))) if path.is_file() else set()
+
+
+def app_settings_compose(root: Path) -> dict[str, set[str]]:
+    """Variables docker-compose.yml gives the services that run our image, by service."""
+    docs = load_yaml_documents(root / "docker-compose.yml")
+    services = (docs[0] if docs else {}).get("services") or {}
+    return {
+        name: set(service_env(svc))
+        for name, svc in services.items()
+        if command_args(svc.get("command"))[:1] == ["booking"]
+    }
+
+
+def app_settings_k8s(root: Path) -> dict[str, set[str]]:
+    """Variables the manifests give containers that run our image, by where they are set."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((root / "k8s").rglob("*.yaml")):
+        for doc in load_yaml_documents(path):
+            if not isinstance(doc, dict):
+                continue
+            name = (doc.get("metadata") or {}).get("name")
+            if doc.get("kind") == "ConfigMap" and name == "booking-config":
+                found[f"ConfigMap/{name}"] = set(doc.get("data") or {})
+            elif doc.get("kind") == "Secret" and name == "booking-secrets":
+                found[f"Secret/{name}"] = set(doc.get("stringData") or {}) | set(
+                    doc.get("data") or {}
+                )
+            elif doc.get("kind") in WORKLOADS:
+                obj = K8sObject(rel(path), doc)
+                for container in (pod_spec(obj) or {}).get("containers") or []:
+                    if str(container.get("image", "")).startswith("booking-backend"):
+                        env = {str(e.get("name")) for e in container.get("env") or []}
+                        found[f"{obj.kind}/{obj.name}"] = env
+    return found
+
+
+def check_settings_documented(root: Path, strict: bool, report: Report) -> None:
+    """Compose and k8s set only variables the code reads: example.env lists every one."""
+    documented = documented_settings(root)
+    try:
+        by_place = {f"docker-compose.yml: {k}": v for k, v in app_settings_compose(root).items()}
+        by_place |= {f"k8s: {k}": v for k, v in app_settings_k8s(root).items()}
+    except (OSError, yaml.YAMLError):
+        return  # reported by the compose and k8s checks
+    for place, names in sorted(by_place.items()):
+        for unknown in sorted(names - documented):
+            message = f"sets {unknown}, which example.env does not list (does the code read it?)"
+            if strict:
+                report.error(place, message)
+            else:
+                report.notes.append(f"{place}: {message}")
+
+
 # --- The lock file ------------------------------------------------------------------------
 
 
@@ -1626,6 +1690,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="regenerate the k8s dashboard ConfigMaps from deploy/grafana/dashboards, then stop",
     )
+    parser.add_argument(
+        "--strict-settings",
+        action=argparse.BooleanOptionalAction,
+        default=STRICT_SETTINGS,
+        help="a variable set in compose or k8s that example.env does not list is an error",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     global BASE  # noqa: PLW0603 - set once, before any message is written
@@ -1640,6 +1710,7 @@ def main(argv: list[str] | None = None) -> int:
     dashboards_dir = check_compose(root / "docker-compose.yml", catalog, report)
     check_kubernetes(root / "k8s", args.kubernetes_version, catalog, dashboards_dir, report)
     check_lock_usage(root, report)
+    check_settings_documented(root, args.strict_settings, report)
 
     for note in report.notes:
         print(f"note: {note}")

@@ -16,7 +16,16 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-COPIED = ["docker-compose.yml", "Dockerfile", "uv.lock", ".ci/run", "k8s", "deploy", "infra"]
+COPIED = [
+    "docker-compose.yml",
+    "Dockerfile",
+    "uv.lock",
+    ".ci/run",
+    "k8s",
+    "deploy",
+    "infra",
+    "example.env",
+]
 
 
 def _load_validator() -> ModuleType:
@@ -245,6 +254,19 @@ def test_install_steps_that_bypass_the_lock_fail(
     assert status == 1
     assert ".ci/run: must install with `uv sync --frozen`" in output
     assert "must pin the same uv release" in output
+
+
+def test_a_setting_the_code_does_not_read_is_caught(
+    capsys: pytest.CaptureFixture[str], repo: Path
+) -> None:
+    edit(
+        repo / "k8s" / "worker.yaml", lambda s: s.replace("name: METRICS_PORT", "name: METRIC_PORT")
+    )
+    status, output = validator.main(["--root", str(repo), "--strict-settings"]), capsys.readouterr()
+    assert status == 1
+    assert "k8s: Deployment/booking-worker: sets METRIC_PORT, which example.env does not list" in (
+        output.err
+    )
 
 
 def test_promql_references_tell_metrics_from_functions_and_labels() -> None:
