@@ -94,3 +94,21 @@ class RequestReschedule:
 class RequestCancel:
     booking_id: UUID
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWebhookEndpoint:
+    url: str
+    events: Sequence[str]
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWebhookEndpoint:
+    """Change the given fields; None keeps a value. `status` "enabled" re-enables."""
+
+    endpoint_id: UUID
+    url: str | None = None
+    events: Sequence[str] | None = None
+    description: str | None = None
+    status: str | None = None

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.availability import Span
@@ -21,6 +21,14 @@ from domain.model import (
     ScheduleOverride,
 )
 from domain.schedule import Interval
+from domain.webhooks import (
+    AttemptResult,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Verdict,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 AfterCommit = Callable[[], Awaitable[None]]
 T = TypeVar("T")
@@ -115,6 +123,112 @@ class EventRepository(Protocol):
         """Record events in the outbox, written in the transaction of the change."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event not yet published, with what fanning it out needs."""
+
+    id: str
+    type: str
+    client_id: UUID | None
+    created_at: datetime
+    sequence: int | None
+    data: Any
+    callback_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    event_id: str
+    event_type: str
+    event_created_at: datetime
+    target: str  # an endpoint's id, or CALLBACK_TARGET
+    endpoint_id: UUID | None
+    client_id: UUID
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A delivery claimed for an attempt, with everything sending it needs."""
+
+    id: UUID
+    event_id: str
+    event_type: str
+    event_created_at: datetime
+    target: str
+    endpoint_id: UUID | None
+    url: str
+    attempts: int  # made before this one
+    secrets: tuple[str, ...]
+    body: dict[str, Any]
+    sendable: str | None = None  # why it must not be sent (endpoint disabled or gone), or None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    delivery: DueDelivery
+    result: AttemptResult
+    verdict: Verdict
+
+
+class WebhookRepository(Protocol):
+    async def add_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+    async def get_endpoint(self, endpoint_id: UUID) -> WebhookEndpoint | None: ...
+    async def list_endpoints(
+        self, client_id: UUID | None, limit: int, cursor: str | None
+    ) -> Page[WebhookEndpoint]: ...
+    async def update_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+    async def delete_endpoint(self, endpoint_id: UUID, now: datetime) -> None:
+        """Remove it; its deliveries still pending end `failed`."""
+
+    async def get_delivery(self, delivery_id: UUID) -> WebhookDelivery | None: ...
+    async def list_deliveries(
+        self, endpoint_id: UUID, status: DeliveryStatus | None, limit: int, cursor: str | None
+    ) -> Page[WebhookDelivery]: ...
+    async def attempts(self, delivery_id: UUID) -> list[DeliveryAttempt]: ...
+    async def requeue(self, delivery_id: UUID, now: datetime) -> None:
+        """Make the delivery pending and due now, with a fresh schedule of attempts."""
+
+    async def replay(self, endpoint: WebhookEndpoint, since: datetime, now: datetime) -> int:
+        """Make every event for the endpoint since `since` due to it now; returns how many."""
+
+    # publishing and delivering
+    async def unpublished(self, limit: int) -> list[OutboxEvent]:
+        """The oldest events not yet published, locked (skipping those others hold)."""
+
+    async def enabled_endpoints(self) -> list[tuple[WebhookEndpoint, bool]]:
+        """Every enabled endpoint, and whether its owner is an admin (who gets all events)."""
+
+    async def add_deliveries(self, deliveries: Sequence[NewDelivery], now: datetime) -> None:
+        """Insert; one that exists already for (event, target) is left as it is."""
+
+    async def mark_published(self, event_ids: Collection[str], now: datetime) -> None: ...
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, busy_targets: Collection[str]
+    ) -> list[DueDelivery]:
+        """Take due deliveries (not of `busy_targets`), moving them out of reach until
+        `lease_until`, so another worker does not send them too."""
+
+    async def record(
+        self, records: Sequence[AttemptRecord], now: datetime, disable_failing_since: datetime
+    ) -> None:
+        """Store attempts and verdicts. Endpoints answering 410, and those failing without
+        a success since before `disable_failing_since`, are disabled."""
+
+
+class WebhookSender(Protocol):
+    """Sends one signed delivery and says what came back; the receiver's faults (refused,
+    timed out, reset) are results, not exceptions."""
+
+    async def send(self, delivery: DueDelivery, now: datetime) -> AttemptResult: ...
+
+
+class EventStream(Protocol):
+    """The bounded stream internal consumers read events from."""
+
+    async def append(self, events: Sequence[OutboxEvent]) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def providers(self) -> ProviderRepository: ...
@@ -128,6 +242,8 @@ class UnitOfWork(Protocol):
     def clients(self) -> ApiClientRepository: ...
     @property
     def events(self) -> EventRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -186,3 +302,6 @@ class Notifier(Protocol):
 
     async def provider_changed(self, provider_id: UUID, version: int) -> None:
         """Its settings or hours changed: cached answers and kept copies are stale."""
+
+    async def events_recorded(self) -> None:
+        """New events are in the outbox: wake a webhook worker to publish them."""

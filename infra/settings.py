@@ -49,6 +49,16 @@ def _int(value: str, name: str, minimum: int) -> int:
     return number
 
 
+def _positive(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not number > 0:
+        raise ValueError(f"{name} must be more than 0, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -61,6 +71,15 @@ class Settings:
     rate_limit_per_minute: int = 0
     webhook_allow_private_targets: bool = False
     webhook_retry_delays: tuple[int, ...] = DEFAULT_RETRY_DELAYS
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_days: float = 5.0
+    webhook_secret_overlap_hours: float = 24.0
+    webhook_max_in_flight: int = 500
+    webhook_max_in_flight_per_endpoint: int = 100
+    webhook_dns_servers: tuple[str, ...] = ()
+    webhook_dns_cache_seconds: float = 5.0
+    webhook_stream_maxlen: int = 100_000
+    webhook_poll_seconds: float = 1.0
     max_body_bytes: int = 64 * 1024
     database_pool_size: int = 20
     pending_after_seconds: float = 3.0
@@ -103,6 +122,35 @@ class Settings:
             )
             if delays
             else DEFAULT_RETRY_DELAYS,
+            webhook_timeout_seconds=_positive(
+                env.get("WEBHOOK_TIMEOUT_SECONDS", "10"), "WEBHOOK_TIMEOUT_SECONDS"
+            ),
+            webhook_disable_after_days=_positive(
+                env.get("WEBHOOK_DISABLE_AFTER_DAYS", "5"), "WEBHOOK_DISABLE_AFTER_DAYS"
+            ),
+            webhook_secret_overlap_hours=_positive(
+                env.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"), "WEBHOOK_SECRET_OVERLAP_HOURS"
+            ),
+            webhook_max_in_flight=_int(
+                env.get("WEBHOOK_MAX_IN_FLIGHT", "500"), "WEBHOOK_MAX_IN_FLIGHT", 1
+            ),
+            webhook_max_in_flight_per_endpoint=_int(
+                env.get("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", "100"),
+                "WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT",
+                1,
+            ),
+            webhook_dns_servers=tuple(
+                part.strip()
+                for part in env.get("WEBHOOK_DNS_SERVERS", "").split(",")
+                if part.strip()
+            ),
+            webhook_dns_cache_seconds=float(env.get("WEBHOOK_DNS_CACHE_SECONDS", "5")),
+            webhook_stream_maxlen=_int(
+                env.get("WEBHOOK_STREAM_MAXLEN", "100000"), "WEBHOOK_STREAM_MAXLEN", 1
+            ),
+            webhook_poll_seconds=_positive(
+                env.get("WEBHOOK_POLL_SECONDS", "1"), "WEBHOOK_POLL_SECONDS"
+            ),
             max_body_bytes=_int(env.get("MAX_BODY_BYTES", "65536"), "MAX_BODY_BYTES", 1024),
             database_pool_size=_int(env.get("DATABASE_POOL_SIZE", "20"), "DATABASE_POOL_SIZE", 1),
             pending_after_seconds=float(env.get("PENDING_AFTER_SECONDS", "3")),

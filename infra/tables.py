@@ -195,6 +195,8 @@ class EventRow(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+    # Grows with every event of a booking (the accept order of the request behind it).
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index(
@@ -218,10 +220,15 @@ class WebhookEndpointRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("status IN ('enabled', 'disabled')", name="status"),
         Index("ix_webhook_endpoints_client_id", "client_id"),
+        Index("ix_webhook_endpoints_created_at_id", "created_at", "id"),
     )
 
 
@@ -242,9 +249,40 @@ class WebhookDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # "callback", or the endpoint's id (kept when the endpoint is deleted and endpoint_id
+    # cleared): a delivery is unique per (event, target), so publishing twice adds nothing.
+    target: Mapped[str] = mapped_column(String(40), server_default=text("''"))
+    event_type: Mapped[str] = mapped_column(String(64), server_default=text("''"))
+    event_created_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("uq_webhook_deliveries_event_id_target", "event_id", "target", unique=True),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One attempt at a delivery: what the receiver answered, or why nothing came back."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[UUID]
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_webhook_attempts_delivery_id_attempt", "delivery_id", "attempt"),
     )

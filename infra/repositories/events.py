@@ -30,6 +30,7 @@ class SqlEventRepository:
                     "client_id": event.request.client_id,
                     "payload": event_payload(event),
                     "created_at": created_at,
+                    "sequence": event.request.seq,
                 }
                 for event in events
             ],
