@@ -11,6 +11,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from infra.queue import WEBHOOKS_QUEUE, WEBHOOKS_WAKE_TASK, task_message
 from infra.redis_trouble import OccasionalWarning
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,17 @@ def settings_key(provider_id: UUID) -> str:
     return f"booking:provider:settings:{provider_id}"
 
 
+# Wake a webhook worker unless wake-ups are already waiting: one is enough, since a woken
+# worker publishes everything unpublished; this keeps the queue short under load.
+_WAKE_WEBHOOKS = """
+if redis.call('LLEN', KEYS[1]) < 2 then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
 class RedisNotifier:
     """Best effort: with Redis unreachable there is no cache to correct and nobody listening;
     the sweep and PostgreSQL carry on, so failures are logged (now and then), not raised."""
@@ -45,6 +57,7 @@ class RedisNotifier:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._raise_to = redis.register_script(_RAISE_TO)
+        self._wake_webhooks = redis.register_script(_WAKE_WEBHOOKS)
         self._unreachable = OccasionalWarning(log, "cannot notify through Redis")
 
     async def availability_changed(self, provider_id: UUID, version: int) -> None:
@@ -56,6 +69,13 @@ class RedisNotifier:
     async def _raise(self, keys: list[str], version: int) -> None:
         try:
             await self._raise_to(keys=keys, args=[version])
+        except RedisError as exc:
+            self._unreachable(exc)
+
+    async def events_recorded(self) -> None:
+        message = task_message(WEBHOOKS_WAKE_TASK, [], WEBHOOKS_QUEUE)
+        try:
+            await self._wake_webhooks(keys=[WEBHOOKS_QUEUE], args=[message])
         except RedisError as exc:
             self._unreachable(exc)
 

@@ -23,6 +23,8 @@ from redis.asyncio import Redis
 from domain.partitions import queue_for
 
 PROCESS_TASK = "bookings.process"
+WEBHOOKS_QUEUE = "webhooks"
+WEBHOOKS_WAKE_TASK = "webhooks.wake"
 _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 
 

@@ -283,6 +283,4 @@ class WebhookAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (
-        Index("ix_webhook_attempts_delivery_id_attempt", "delivery_id", "attempt"),
-    )
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id_attempt", "delivery_id", "attempt"),)

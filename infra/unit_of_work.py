@@ -22,6 +22,7 @@ from infra.repositories import (
     WeekCache,
     week_cache,
 )
+from infra.webhook_repository import SqlWebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class SqlUnitOfWork:
     requests: SqlBookingRequestRepository
     clients: SqlApiClientRepository
     events: SqlEventRepository
+    webhooks: SqlWebhookRepository
 
     def __init__(
         self,
@@ -114,6 +116,7 @@ class SqlUnitOfWork:
         self.requests = SqlBookingRequestRepository(connection)
         self.clients = SqlApiClientRepository(connection)
         self.events = SqlEventRepository(connection)
+        self.webhooks = SqlWebhookRepository(connection)
         return self
 
     async def __aexit__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from cachetools import TTLCache
@@ -17,6 +18,10 @@ ResolvedHosts = TTLCache[str, list[str]]
 
 def resolved_hosts() -> ResolvedHosts:
     return TTLCache(maxsize=10_000, ttl=60)
+
+
+# A host and port to its addresses, when not the system's resolver (infra.dns.HostResolver).
+Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 
 def _is_public(address: str) -> bool:
@@ -51,13 +56,22 @@ def _form_problem(url: str) -> str | None:
     return None
 
 
-async def _resolve(host: str, port: int, resolved: ResolvedHosts) -> list[str] | str | None:
+def is_public_address(address: str) -> bool:
+    """Whether an address may be called: global unicast, not loopback, private, link-local..."""
+    return _is_public(address)
+
+
+async def _resolve(
+    host: str, port: int, resolved: ResolvedHosts, resolve: Resolve | None = None
+) -> list[str] | str | None:
     """The host's addresses; a reason it cannot be called; or None if DNS could not say."""
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
     try:
+        if resolve is not None:
+            return await resolve(host, port)
         return await _addresses(host, port, resolved)
     except socket.gaierror as exc:
         # A passing DNS failure is not the client's fault; delivery will look again.
@@ -66,7 +80,9 @@ async def _resolve(host: str, port: int, resolved: ResolvedHosts) -> list[str] |
         return None
 
 
-async def target_problem(url: str, allow_private: bool, resolved: ResolvedHosts) -> str | None:
+async def target_problem(
+    url: str, allow_private: bool, resolved: ResolvedHosts, resolve: Resolve | None = None
+) -> str | None:
     """Why `url` may not be called, or None. Delivery checks again: DNS answers change."""
     problem = _form_problem(url)
     if problem is not None or allow_private:
@@ -74,7 +90,7 @@ async def target_problem(url: str, allow_private: bool, resolved: ResolvedHosts)
     parts = urlsplit(url)
     assert parts.hostname is not None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = await _resolve(parts.hostname, port, resolved)
+    addresses = await _resolve(parts.hostname, port, resolved, resolve)
     if addresses is None or isinstance(addresses, str):
         return addresses
     if not all(_is_public(address) for address in addresses):

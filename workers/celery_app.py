@@ -49,6 +49,16 @@ def create_celery(settings: Settings) -> Celery:
                     "expires": settings.sweep_interval_seconds * 2,
                 },
             },
+            # Events a crash left unpublished, and retries that fell due: webhook workers
+            # also look by themselves, this wakes one that is idle between its looks.
+            "publish-events-and-due-webhooks": {
+                "task": "webhooks.wake",
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+                "options": {
+                    "queue": WEBHOOKS_QUEUE,
+                    "expires": settings.sweep_interval_seconds * 2,
+                },
+            },
         },
     )
     return app

@@ -15,17 +15,20 @@ from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery, partition_queues
 from workers.runtime import close_runtime, consume
 from workers.tasks import register_tasks
+from workers.webhooks import register_webhook_tasks, start_webhook_service, stop_webhook_service
 
 
 def build_app(settings: Settings) -> Celery:
     app = create_celery(settings)
     register_tasks(app, settings)
+    register_webhook_tasks(app, settings)
     return app
 
 
 @worker_shutdown.connect
 @worker_process_shutdown.connect
 def _close(**_: object) -> None:
+    stop_webhook_service()
     close_runtime()
 
 
@@ -46,6 +49,8 @@ def run_worker(settings: Settings, queues: list[str] | None) -> None:
     _quiet_task_logs(settings)
     chosen = queues or default_queues(settings)
     consume(chosen)
+    if WEBHOOKS_QUEUE in chosen:
+        start_webhook_service(settings)  # delivers from now on, woken or not
     name = f"booking-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
         [

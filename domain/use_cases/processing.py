@@ -130,6 +130,7 @@ async def _apply_batch(
         for provider_id, version in versions.items():
             uow.after_commit(partial(notifier.availability_changed, provider_id, version))
         uow.after_commit(partial(notifier.requests_completed, decided))
+        uow.after_commit(notifier.events_recorded)
         await uow.commit()
     return decided
 
@@ -155,6 +156,7 @@ async def _fail_request(
         )
         await uow.events.add_many([Event(REQUEST_FAILED, failed, None)], now)
         uow.after_commit(lambda: notifier.requests_completed([request_id]))
+        uow.after_commit(notifier.events_recorded)
         await uow.commit()
     log.error("booking request %s failed after %d attempts", request_id, attempts - 1)
 

@@ -226,6 +226,9 @@ def test_seen_success_is_never_offered_again_even_before_the_worker_bumps_the_ca
         async def requests_completed(self, request_ids: Any) -> None:
             return None
 
+        async def events_recorded(self) -> None:
+            return None
+
     context.notifier = SilentNotifier()
     try:
         api.decide(provider, accepted.json()["id"])
