@@ -21,6 +21,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
 from api.providers import ProviderController
 from api.runtime import ApiRuntime, utc_now
+from api.webhooks import WebhookDeliveryController, WebhookEndpointController
 from infra.settings import Settings
 
 _SWAGGER = SwaggerRenderPlugin(path="/swagger")
@@ -58,6 +59,8 @@ def create_app(
             AvailabilityController,
             BookingController,
             BookingRequestController,
+            WebhookEndpointController,
+            WebhookDeliveryController,
         ],
         security=[{"bearer": []}],
     )

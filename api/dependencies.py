@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol, TypeAlias, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -92,12 +92,20 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
             now=runtime.clock(),
         )
 
-    async def check_callback(url: str) -> str | None:
-        allow_private = runtime.settings.webhook_allow_private_targets
-        return await target_problem(url, allow_private, runtime.resolved_hosts)
-
     def callback_check() -> CallbackCheck:
-        return check_callback
+        """Checks callback and webhook endpoint URLs alike (API.md's SSRF rule)."""
+        settings = runtime.settings
+        allow_private = settings.webhook_allow_private_targets
+        resolve = runtime.host_resolver.addresses if settings.webhook_dns_servers else None
+
+        async def check(url: str) -> str | None:
+            return await target_problem(url, allow_private, runtime.resolved_hosts, resolve)
+
+        return check
+
+    def secret_overlap() -> timedelta:
+        """How long a rotated webhook secret keeps signing beside the new one."""
+        return timedelta(hours=runtime.settings.webhook_secret_overlap_hours)
 
     def probes() -> Probes:
         return {"database": runtime.database.ping, "redis": runtime.redis.ping}
@@ -113,6 +121,7 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         "completions": completions,
         "intake": intake,
         "callback_check": callback_check,
+        "secret_overlap": secret_overlap,
         "probes": probes,
     }
     return {name: Provide(fn, sync_to_thread=False) for name, fn in provided.items()}

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from api.auth import KnownKeys, known_clients
 from infra.availability_cache import RedisAvailabilityCache
 from infra.database import make_engine
+from infra.dns import HostResolver
 from infra.notifications import CompletionListener, RedisNotifier
 from infra.provider_catalog import CachedProviderCatalog, kept_days, kept_providers
 from infra.queue import RedisWakeupQueue
@@ -48,6 +49,10 @@ class ApiRuntime:
         self.resolved_hosts = resolved_hosts()
         self._kept_providers = kept_providers()
         self._kept_days = kept_days()
+        # Webhook and callback hosts: WEBHOOK_DNS_SERVERS when set, as the workers resolve them.
+        self.host_resolver = HostResolver(
+            settings.webhook_dns_servers, settings.webhook_dns_cache_seconds
+        )
 
     async def start(self) -> None:
         settings = self.settings
