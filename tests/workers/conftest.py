@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,11 +57,13 @@ class Pipeline:
     log_dir: Path
     workers: list[Process] = field(default_factory=list)
     scheduler: Process | None = None
+    signing_secret: str | None = None  # the client key's, which signs its callbacks
 
     # -- processes -------------------------------------------------------------------
-    def start_worker(self) -> Process:
+    def start_worker(self, *args: str) -> Process:
+        """`booking worker <args>`, once it consumes."""
         index = len(self.workers)
-        worker = start_booking(["worker"], self.env, self.log_dir / f"worker-{index}.log")
+        worker = start_booking(["worker", *args], self.env, self.log_dir / f"worker-{index}.log")
         self.workers.append(worker)
         worker.wait_for_log(" ready.", timeout=30)  # it consumes
         return worker
@@ -158,8 +161,11 @@ class Pipeline:
         return list(await asyncio.gather(*(self.outcome(http, i) for i in request_ids)))
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+@contextmanager
+def running_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, **extra_env: str
+) -> Iterator[Pipeline]:
+    """The API on a database of its own, keys issued; workers are started by the tests."""
     server = postgres_server_url()
     redis_url = str(make_url(redis_server_url()).set(database=str(REDIS_DB)))
     redis.Redis.from_url(redis_url).flushdb()
@@ -172,18 +178,20 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         "PENDING_AFTER_SECONDS": "2",
         "SWEEP_INTERVAL_SECONDS": "1",
         "LOG_LEVEL": "INFO",  # the worker's "ready." line says it consumes
+        **extra_env,
     }
     port = free_port()
     api = start_booking(["api", "--port", str(port)], env, log_dir / "api.log")
-    keys = [
-        issue_key(database.url, Role.ADMIN, "pipeline admin").key,
-        issue_key(database.url, Role.CLIENT, "pipeline client").key,
-        issue_key(database.url, Role.CLIENT, "pipeline other").key,
+    issued = [
+        issue_key(database.url, Role.ADMIN, "pipeline admin"),
+        issue_key(database.url, Role.CLIENT, "pipeline client"),
+        issue_key(database.url, Role.CLIENT, "pipeline other"),
     ]
-    admin, client, other = ({"Authorization": f"Bearer {key}"} for key in keys)
+    admin, client, other = ({"Authorization": f"Bearer {i.key}"} for i in issued)
     pipe = Pipeline(
         f"http://127.0.0.1:{port}", admin, client, other, env, database.url, redis_url, log_dir
     )
+    pipe.signing_secret = issued[1].signing_secret
     try:
         wait_until_ready(pipe.base_url, api)
         yield pipe
@@ -193,6 +201,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         api.stop()
         drop_postgres_database(database)
         redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    with running_pipeline(tmp_path_factory) as pipe:
+        yield pipe
 
 
 @pytest.fixture
