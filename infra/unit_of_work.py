@@ -19,10 +19,10 @@ from infra.repositories import (
     SqlEventRepository,
     SqlOverrideRepository,
     SqlProviderRepository,
+    SqlWebhookRepository,
     WeekCache,
     week_cache,
 )
-from infra.webhook_repository import SqlWebhookRepository
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from infra.repositories.providers import (
     week_from_json,
     week_to_json,
 )
+from infra.repositories.webhooks import SqlWebhookRepository
 
 __all__ = [
     "SqlApiClientRepository",
@@ -29,6 +30,7 @@ __all__ = [
     "SqlEventRepository",
     "SqlOverrideRepository",
     "SqlProviderRepository",
+    "SqlWebhookRepository",
     "Statements",
     "WeekCache",
     "decode_cursor",

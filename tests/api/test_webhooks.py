@@ -27,7 +27,7 @@ class _NoStream:
 
 
 def publish(api: Api) -> None:
-    context = api.client.app.state.context
+    context = api.client.app.state.runtime
 
     async def run() -> None:
         while await publish_events(context.database, _NoStream(), NOW):
@@ -135,7 +135,7 @@ def test_publishing_twice_makes_no_second_delivery(api: Api) -> None:
     publish(api)
     path = f"/v1/webhook-endpoints/{created['id']}/deliveries"
     [delivery] = api.get(path).json()["items"]
-    context = api.client.app.state.context
+    context = api.client.app.state.runtime
 
     async def unpublish() -> None:  # as a crash between the fan-out and its record would
         async with context.database.engine.begin() as connection:

@@ -8,20 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import (
-    Row,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Row, Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.errors import BadRequest
 from domain.ports import (
     AttemptRecord,
     DueDelivery,
@@ -38,22 +27,13 @@ from domain.webhooks import (
     WebhookEndpoint,
     envelope,
 )
-from infra.repositories import Statements, decode_cursor, encode_cursor
-from infra.tables import (
-    ApiClientRow,
-    BookingRequestRow,
-    EventRow,
-    WebhookAttemptRow,
-    WebhookDeliveryRow,
-    WebhookEndpointRow,
-)
+from infra.repositories.base import CLIENTS, EVENTS, REQUESTS, Statements
+from infra.repositories.pages import cursor_position, encode_cursor, keyset_page
+from infra.tables import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 
 ENDPOINTS: Table = WebhookEndpointRow.__table__  # type: ignore[assignment]
 DELIVERIES: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = WebhookAttemptRow.__table__  # type: ignore[assignment]
-EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-REQUESTS: Table = BookingRequestRow.__table__  # type: ignore[assignment]
-CLIENTS: Table = ApiClientRow.__table__  # type: ignore[assignment]
 
 _ERROR_CHARS = 500
 
@@ -124,14 +104,6 @@ def _delivery(row: Row[Any]) -> WebhookDelivery:
     )
 
 
-def _position(cursor: str) -> tuple[datetime, UUID]:
-    moment, ident = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(moment), UUID(ident)
-    except ValueError:
-        raise BadRequest("`cursor` is not a cursor this API gave out") from None
-
-
 class SqlWebhookRepository:
     def __init__(self, connection: Statements) -> None:
         self._db = connection
@@ -155,25 +127,18 @@ class SqlWebhookRepository:
     async def list_endpoints(
         self, client_id: UUID | None, limit: int, cursor: str | None
     ) -> Page[WebhookEndpoint]:
-        query = select(ENDPOINTS).order_by(ENDPOINTS.c.created_at, ENDPOINTS.c.id)
+        query = select(ENDPOINTS)
         if client_id is not None:
             query = query.where(ENDPOINTS.c.client_id == client_id)
-        if cursor:
-            moment, last_id = _position(cursor)
-            query = query.where(
-                or_(
-                    ENDPOINTS.c.created_at > moment,
-                    and_(ENDPOINTS.c.created_at == moment, ENDPOINTS.c.id > last_id),
-                )
-            )
-        rows = (await self._db.execute(query.limit(limit + 1))).all()
-        items = [_endpoint(row) for row in rows[:limit]]
-        next_cursor = (
-            encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id))
-            if len(rows) > limit
-            else None
+        return await keyset_page(
+            self._db,
+            query,
+            (ENDPOINTS.c.created_at, ENDPOINTS.c.id),
+            limit,
+            cursor,
+            _endpoint,
+            lambda e: (e.created_at, e.id),
         )
-        return Page(items, next_cursor)
 
     async def update_endpoint(self, endpoint: WebhookEndpoint) -> None:
         values = _endpoint_values(endpoint)
@@ -217,12 +182,9 @@ class SqlWebhookRepository:
         if status is not None:
             query = query.where(DELIVERIES.c.status == status.value)
         if cursor:
-            moment, last_id = _position(cursor)
+            moment, last_id = cursor_position(cursor)
             query = query.where(
-                or_(
-                    DELIVERIES.c.created_at < moment,
-                    and_(DELIVERIES.c.created_at == moment, DELIVERIES.c.id < last_id),
-                )
+                tuple_(DELIVERIES.c.created_at, DELIVERIES.c.id) < tuple_(moment, last_id)
             )
         rows = (await self._db.execute(query.limit(limit + 1))).all()
         items = [_delivery(row) for row in rows[:limit]]
