@@ -13,6 +13,14 @@ BOOKING_RESCHEDULED = "booking.rescheduled"
 BOOKING_CANCELLED = "booking.cancelled"
 REQUEST_REJECTED = "booking_request.rejected"
 REQUEST_FAILED = "booking_request.failed"
+# What a webhook endpoint may subscribe to.
+EVENT_TYPES = (
+    BOOKING_CONFIRMED,
+    BOOKING_RESCHEDULED,
+    BOOKING_CANCELLED,
+    REQUEST_REJECTED,
+    REQUEST_FAILED,
+)
 
 
 @dataclass(frozen=True, slots=True)

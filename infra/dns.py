@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import time
 
 import dns.asyncresolver
 import dns.exception
 import dns.nameserver
 import dns.resolver
+from cachetools import TTLCache
 
 _TIMEOUT_SECONDS = 2.0
 _CACHE_LIMIT = 10_000
@@ -36,8 +36,9 @@ class HostResolver:
     """
 
     def __init__(self, servers: tuple[str, ...] = (), cache_seconds: float = 0.0) -> None:
-        self._cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._cache: TTLCache[tuple[str, int], list[str]] | None = (
+            TTLCache(maxsize=_CACHE_LIMIT, ttl=cache_seconds) if cache_seconds > 0 else None
+        )
         self._dns: dns.asyncresolver.Resolver | None = None
         if servers:
             resolver = dns.asyncresolver.Resolver(configure=False)
@@ -50,15 +51,12 @@ class HostResolver:
             return [str(ipaddress.ip_address(host))]
         except ValueError:
             pass
-        now = time.monotonic()
-        cached = self._cache.get((host, port))
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        cache = self._cache
+        if cache is not None and (host, port) in cache:
+            return cache[(host, port)]
         found = await (self._ask_servers(host) if self._dns else self._ask_system(host, port))
-        if self._cache_seconds > 0:
-            if len(self._cache) > _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[(host, port)] = (now + self._cache_seconds, found)
+        if cache is not None:
+            cache[(host, port)] = found
         return found
 
     async def _ask_system(self, host: str, port: int) -> list[str]:

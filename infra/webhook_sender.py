@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 from aiohttp.abc import AbstractResolver, ResolveResult
+from cachetools import LRUCache, TTLCache
 from standardwebhooks.webhooks import Webhook
 
 from domain.ports import DueDelivery
@@ -78,8 +79,14 @@ class AiohttpWebhookSender:
         timeout_seconds: float,
         allow_private: bool,
         max_connections: int,
+        recheck_seconds: float = 0.0,
     ) -> None:
         self._resolver = resolver
+        # A URL checked within `recheck_seconds` is not checked again (the resolver keeps its
+        # answers as long): at a thousand deliveries a second, checking costs a tenth.
+        self._checked_urls: TTLCache[str, bool] | None = (
+            TTLCache(maxsize=_CACHE_LIMIT, ttl=recheck_seconds) if recheck_seconds > 0 else None
+        )
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._timeout_seconds = timeout_seconds
         self._allow_private = allow_private
@@ -87,8 +94,8 @@ class AiohttpWebhookSender:
         self._checked = _CheckedAddresses()
         self._unused = resolved_hosts()  # target_problem resolves nothing when told "allow"
         self._session: aiohttp.ClientSession | None = None
-        self._signers: dict[str, Webhook] = {}
-        self._bodies: dict[str, bytes] = {}
+        self._signers: LRUCache[str, Webhook] = LRUCache(maxsize=_CACHE_LIMIT)
+        self._bodies: LRUCache[str, bytes] = LRUCache(maxsize=_CACHE_LIMIT)
 
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -113,21 +120,26 @@ class AiohttpWebhookSender:
     def _signer(self, secret: str) -> Webhook:
         signer = self._signers.get(secret)
         if signer is None:
-            if len(self._signers) > _CACHE_LIMIT:
-                self._signers.clear()
             signer = self._signers[secret] = Webhook(secret)
         return signer
 
     def _body(self, delivery: DueDelivery) -> bytes:
         body = self._bodies.get(delivery.event_id)
         if body is None:
-            if len(self._bodies) > _CACHE_LIMIT:
-                self._bodies.clear()
             body = self._bodies[delivery.event_id] = msgspec.json.encode(delivery.body)
         return body
 
     async def _refusal(self, url: str) -> str | None:
         """Why this URL must not be called now, or None once its addresses are checked."""
+        checked = self._checked_urls
+        if checked is not None and url in checked:
+            return None
+        refusal = await self._check(url)
+        if refusal is None and checked is not None:
+            checked[url] = True
+        return refusal
+
+    async def _check(self, url: str) -> str | None:
         problem = await target_problem(url, True, self._unused)  # its form only
         if problem is not None:
             return problem

@@ -115,6 +115,7 @@ class WebhookService:
             settings.webhook_timeout_seconds,
             settings.webhook_allow_private_targets,
             settings.webhook_max_in_flight,
+            recheck_seconds=settings.webhook_dns_cache_seconds,
         )
         self._pump = DeliveryPump(
             database,
