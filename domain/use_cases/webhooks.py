@@ -328,6 +328,7 @@ class DeliveryLimits:
     lease: timedelta = timedelta(seconds=70)  # longer than any attempt can take
     poll_seconds: float = 1.0
     flush_seconds: float = 0.02
+    shutdown_seconds: float = 5.0  # sends still running then are cancelled (and sent again)
 
 
 Observer = Callable[[AttemptRecord], None]
@@ -388,6 +389,8 @@ class DeliveryPump:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self._limits.poll_seconds)
         finally:
+            if self._in_flight:  # let sends under way end and be recorded, for a while
+                await asyncio.wait(set(self._in_flight), timeout=self._limits.shutdown_seconds)
             for task in list(self._in_flight):
                 task.cancel()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
