@@ -401,11 +401,14 @@ def _drain(args: argparse.Namespace, webhooks_on: bool, url: str | None) -> dict
         cpu = sampler.stop()
         decided = args.backlog - b.pending_requests()
         delivered = b.deliveries("succeeded")
+    worker_cpu_s = cpu["process_cpu_pct"].get("booking worker", 0) / 100 * cpu["seconds"]
     return {
         "webhooks": label,
         "decided": decided,
         "seconds": round(elapsed, 2),
         "decided_per_second": round(decided / elapsed, 1),
+        # The decision path's own cost, whatever share of the machine the worker got.
+        "booking_worker_cpu_ms_per_decision": round(1000 * worker_cpu_s / max(decided, 1), 3),
         "deliveries_succeeded_meanwhile": delivered,
         "cpu": cpu,
     }
@@ -421,7 +424,15 @@ def run_decisions(args: argparse.Namespace) -> dict[str, Any]:
     off = statistics.median(r["decided_per_second"] for r in rounds if r["webhooks"] == "off")
     on = statistics.median(r["decided_per_second"] for r in rounds if r["webhooks"] == "on")
     ratio = on / off if off else 0.0
+    cost_off = statistics.median(
+        r["booking_worker_cpu_ms_per_decision"] for r in rounds if r["webhooks"] == "off"
+    )
+    cost_on = statistics.median(
+        r["booking_worker_cpu_ms_per_decision"] for r in rounds if r["webhooks"] == "on"
+    )
     return {
+        "booking_worker_cpu_ms_per_decision_off": cost_off,
+        "booking_worker_cpu_ms_per_decision_on": cost_on,
         "scenario": "decisions",
         "backlog": args.backlog,
         "decided_per_second_off": off,
