@@ -43,6 +43,7 @@ import psycopg
 from aiohttp import web
 
 from benchmarks import common
+from tests.servers import Process, free_port, start_booking
 
 try:
     import uvloop
@@ -79,7 +80,7 @@ def serve_receiver(port: int) -> None:
 
 @contextlib.contextmanager
 def receiver(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = common.free_port()
+    port = free_port()
     log = (workdir / "receiver.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.webhooks", "receiver", "--port", str(port)],
@@ -110,7 +111,7 @@ class Bench:
     def __init__(self, stack: common.Stack, workdir: Path) -> None:
         self.stack = stack
         self.workdir = workdir
-        self.processes: list[common.BookingProcess] = []
+        self.processes: list[Process] = []
         assert stack.database is not None
         self.url = common.database_url_psycopg(stack.database)
 
@@ -118,15 +119,11 @@ class Bench:
         with psycopg.connect(self.url) as connection:
             return connection.execute(query, params).fetchall()
 
-    def worker(self, *args: str, name: str = "worker") -> common.BookingProcess:
+    def worker(self, *args: str, name: str = "worker") -> Process:
         index = len(self.processes)
-        process = common.BookingProcess(
-            ["worker", *args],
-            dict(self.stack.env),
-            self.workdir,
-            self.workdir / f"{name}-{index}.log",
+        process = start_booking(
+            ["worker", *args], self.stack.env, self.workdir / f"{name}-{index}.log", self.workdir
         )
-        process.start()
         self.processes.append(process)  # stopped at the end, whatever happens next
         process.wait_for_log("[queues]")  # the banner; " ready." is logged at INFO only
         return process
