@@ -4,37 +4,21 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
+from api.availability_render import AvailabilityBody, render_answer
 from api.common import day_query, parse_day, parse_id
 from api.dependencies import Injected
 from api.errors import READ_PROBLEMS
+from api.fairness import ConcurrencyCaps, Offload
+from domain.availability import AvailabilityQuery
 from domain.errors import FieldError, ValidationFailed
-from domain.ports import UnitOfWork
-from domain.use_cases.availability import (
-    AvailabilityAnswer,
-    AvailabilityCache,
-    AvailabilityQuery,
-    cached_availability,
-)
-
-
-class SlotBody(msgspec.Struct):
-    start: datetime
-    end: datetime
-
-
-class AvailabilityBody(msgspec.Struct):
-    provider_id: UUID
-    timezone: str
-    slot_minutes: int
-    slots: list[SlotBody]
+from domain.model import ApiClient
+from domain.ports import AvailabilityDays, KeptDays
 
 
 def requested_days(day: str | None, first: str | None, last: str | None) -> tuple[date, date]:
@@ -53,19 +37,44 @@ def requested_days(day: str | None, first: str | None, last: str | None) -> tupl
     return parse_day(first, "from"), parse_day(last, "to")
 
 
-def render(answer: AvailabilityAnswer) -> bytes:
-    shown = answer.zone
-    return msgspec.json.encode(
-        AvailabilityBody(
-            provider_id=answer.provider.id,
-            timezone=shown.key,
-            slot_minutes=answer.provider.slot_minutes,
-            slots=[
-                SlotBody(s.start.astimezone(shown), s.end.astimezone(shown))
-                for s in answer.availability.slots
-            ],
-        )
+# Answers up to this many slots are rendered on the event loop (well under a millisecond);
+# bigger ones in the compute pool.
+_RENDER_INLINE_UP_TO = 1000
+
+
+async def render(
+    kept: KeptDays,
+    max_slots: int,
+    offload: Offload,
+    computations: ConcurrencyCaps,
+    client: ApiClient,
+) -> bytes:
+    """The answer in the viewer's zone, or 422 past the most slots one answer may hold."""
+    plan = kept.plan
+    args = (
+        kept.provider.id,
+        plan.zone.key,
+        kept.slot_minutes,
+        kept.starts,
+        (plan.window.start.timestamp(), plan.window.end.timestamp()),
+        max_slots,
     )
+    if kept.most_slots <= _RENDER_INLINE_UP_TO:
+        body = render_answer(*args)
+    else:
+        async with computations.hold(client.id):
+            body = await offload(render_answer, *args)
+    if isinstance(body, int):
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "to",
+                    f"this range holds {body} slots and one answer holds at most {max_slots}; "
+                    "narrow the range (ask for fewer days at a time)",
+                )
+            ]
+        )
+    return body
 
 
 class AvailabilityController(Controller):
@@ -83,8 +92,11 @@ class AvailabilityController(Controller):
     async def availability(
         self,
         provider_id: FromPath[str],
-        reader: Injected[UnitOfWork],
-        availability_cache: Injected[AvailabilityCache],
+        client: Injected[ApiClient],
+        availability: Injected[AvailabilityDays],
+        computations: Injected[ConcurrencyCaps],
+        offload: Injected[Offload],
+        availability_max_slots: Injected[int],
         now: Injected[datetime],
         zone: Injected[ZoneInfo | None],
         date_: Annotated[str | None, day_query("date")] = None,
@@ -97,5 +109,6 @@ class AvailabilityController(Controller):
             *requested_days(date_, from_, to),
             zone=zone,
         )
-        body, _ = await cached_availability(query, reader, availability_cache, render, now)
+        kept = await availability.days(query, now, lambda: computations.hold(client.id))
+        body = await render(kept, availability_max_slots, offload, computations, client)
         return Response(content=body, media_type=MediaType.JSON)

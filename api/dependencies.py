@@ -19,10 +19,10 @@ from litestar.params import HeaderParameter, SkipValidationMarker
 
 from api.auth import current_client
 from api.common import TimezoneHeader, parse_zone_header
+from api.fairness import ConcurrencyCaps, Offload
 from api.runtime import ApiRuntime
 from domain.model import ApiClient
-from domain.ports import Notifier, UnitOfWork
-from domain.use_cases.availability import AvailabilityCache
+from domain.ports import AvailabilityDays, Notifier, UnitOfWork
 from domain.use_cases.booking_requests import Intake
 from infra.url_policy import target_problem
 
@@ -75,8 +75,20 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
     def now() -> datetime:
         return runtime.clock()
 
-    def availability_cache() -> AvailabilityCache:
-        return runtime.availability_cache
+    def availability() -> AvailabilityDays:
+        return runtime.availability
+
+    def computations() -> ConcurrencyCaps:
+        return runtime.computations
+
+    def long_polls() -> ConcurrencyCaps:
+        return runtime.long_polls
+
+    def offload() -> Offload:
+        return runtime.pool.run
+
+    def availability_max_slots() -> int:
+        return runtime.settings.availability_max_slots
 
     def completions() -> Completions:
         return runtime.completions
@@ -117,7 +129,11 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         "uow": uow,
         "notifier": notifier,
         "now": now,
-        "availability_cache": availability_cache,
+        "availability": availability,
+        "computations": computations,
+        "long_polls": long_polls,
+        "offload": offload,
+        "availability_max_slots": availability_max_slots,
         "completions": completions,
         "intake": intake,
         "callback_check": callback_check,

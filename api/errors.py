@@ -34,6 +34,14 @@ class NotAuthenticated(DomainError):
     """No API key, or one we do not know."""
 
 
+class TooBusy(DomainError):
+    """Past a cap on concurrent work (per key or per process): 429, retry after a while."""
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ProblemDetails(msgspec.Struct, omit_defaults=True):
     type: str
     title: str
@@ -101,6 +109,8 @@ def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Proble
             errors=[FieldError("start", exc.detail)],
             code=exc.code,
         )
+    if isinstance(exc, TooBusy):
+        return problem(429, exc.detail, "too-busy", headers={"Retry-After": str(exc.retry_after)})
     for kind, status, slug in _DOMAIN_STATUS:
         if isinstance(exc, kind):
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from api.auth import KnownKeys, known_clients
-from infra.availability_cache import RedisAvailabilityCache
+from api.fairness import ConcurrencyCaps
+from infra.availability_cache import CachedAvailability, RedisDayStore, RedisVersions
+from infra.compute_pool import ComputePool
 from infra.database import make_engine
 from infra.dns import HostResolver
 from infra.notifications import CompletionListener, RedisNotifier
@@ -32,7 +34,8 @@ class ApiRuntime:
     notifier: RedisNotifier
     queue: RedisWakeupQueue
     completions: CompletionListener
-    availability_cache: RedisAvailabilityCache
+    cache_redis: Redis
+    availability: CachedAvailability
     catalog: CachedProviderCatalog
 
     def __init__(
@@ -53,6 +56,17 @@ class ApiRuntime:
         self.host_resolver = HostResolver(
             settings.webhook_dns_servers, settings.webhook_dns_cache_seconds
         )
+        # Computing and rendering big availability answers, away from the event loop, with
+        # caps per key and per process on how much of it (and of long-polls) runs at once.
+        self.pool = ComputePool(settings.availability_processes)
+        self.computations = ConcurrencyCaps(
+            "availability computations",
+            settings.availability_computations_per_key,
+            settings.availability_computations_per_process,
+        )
+        self.long_polls = ConcurrencyCaps(
+            "long-polls", settings.long_polls_per_key, settings.long_polls_per_process
+        )
 
     async def start(self) -> None:
         settings = self.settings
@@ -61,14 +75,31 @@ class ApiRuntime:
         self.notifier = RedisNotifier(self.redis)
         self.queue = RedisWakeupQueue(self.redis, settings.booking_partitions)
         self.completions = CompletionListener(self.redis)
-        self.availability_cache = RedisAvailabilityCache(self.redis)
         self.catalog = CachedProviderCatalog(
             self.database, self.redis, self._kept_providers, self._kept_days
+        )
+        # The cache may live in a Redis of its own, one allowed to evict (CACHE_REDIS_URL);
+        # the version counters stay in the broker's Redis, which never evicts.
+        self._own_cache_redis = (
+            self._given_redis is None and settings.cache_redis_url != settings.redis_url
+        )
+        self.cache_redis = (
+            redis_client(settings.cache_redis_url) if self._own_cache_redis else self.redis
+        )
+        self.availability = CachedAvailability(
+            self.catalog,
+            self.database,
+            RedisVersions(self.redis),
+            RedisDayStore(self.cache_redis),
+            self.pool,
         )
         await self.completions.start()
 
     async def stop(self) -> None:
         await self.completions.stop()
+        self.pool.close()
+        if self._own_cache_redis:
+            await self.cache_redis.aclose()
         if self._given_redis is None:
             await self.redis.aclose()
         await self.database.dispose()

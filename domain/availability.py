@@ -11,6 +11,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.schedule import Interval, WeeklySchedule, intervals_for
@@ -35,6 +36,30 @@ class Slot:
     start: datetime
     end: datetime
     local_date: date  # the provider-local date whose hours produced it
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityQuery:
+    provider_id: UUID
+    first: date
+    last: date
+    zone: ZoneInfo | None = None  # the request's zone; None means the provider's own
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """What a query needs: the real-time window it asks about, the provider-local dates
+    whose slots can start inside it, and the zone it is shown in."""
+
+    window: Span
+    first_day: date
+    last_day: date
+    zone: ZoneInfo
+
+    @property
+    def days(self) -> list[date]:
+        count = (self.last_day - self.first_day).days + 1
+        return [date.fromordinal(self.first_day.toordinal() + i) for i in range(count)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +198,94 @@ def _merge(spans: Iterable[Span]) -> tuple[list[datetime], list[datetime]]:
     return starts, ends
 
 
+@dataclass(frozen=True, slots=True)
+class DaySlots:
+    """The free slots of one provider-local date, and the instant until which they hold."""
+
+    day: date
+    slots: list[Slot]
+    valid_until: datetime
+
+
+def _validity_cap(now: datetime, zone: ZoneInfo) -> datetime:
+    # Cap how long an answer may be reused even when nothing in it is due to change, and end
+    # it at a change of the clocks: where they fall back across midnight, "today" (and so the
+    # horizon) steps back too.
+    valid_until = now + timedelta(hours=1)
+    change = _next_offset_change(now, valid_until, zone)
+    return change if change is not None else valid_until
+
+
+def _bookable(
+    rules: Rules,
+    day: date,
+    overrides: Mapping[date, tuple[Interval, ...]],
+    blocked: tuple[list[datetime], list[datetime]],
+    earliest: datetime,
+) -> Iterator[Slot]:
+    """The slots of one local date that start no sooner than `earliest` and meet no booking."""
+    blocked_starts, blocked_ends = blocked
+    grid = expand_hours(
+        day, intervals_for(day, rules.weekly, overrides), rules.zone, rules.slot_minutes
+    )
+    for slot in grid:
+        if slot.start < earliest:
+            continue
+        needs = rules.blocked_span(slot.start, slot.end)
+        index = bisect_left(blocked_starts, needs.end) - 1
+        if index >= 0 and blocked_ends[index] > needs.start:
+            continue
+        yield slot
+
+
+def booking_reach(rules: Rules, first_day: date, last_day: date) -> Span:
+    """Where a booking must lie to block a slot of the local dates `first_day`..`last_day`.
+
+    A day wider on each side: a date's slots can start outside its own midnights where the
+    clocks fell back across midnight.
+    """
+    days = day_window(first_day - _ONE_DAY, last_day + _ONE_DAY, rules.zone)
+    buffers = timedelta(minutes=rules.buffer_before_minutes + rules.buffer_after_minutes)
+    return Span(days.start - buffers, days.end + buffers + timedelta(minutes=rules.slot_minutes))
+
+
+def free_days(
+    rules: Rules,
+    overrides: Mapping[date, tuple[Interval, ...]],
+    blocked: Sequence[Span],
+    first_day: date,
+    last_day: date,
+    now: datetime,
+) -> list[DaySlots]:
+    """Per provider-local date `first_day`..`last_day`: what a client may book at `now`.
+
+    Each date's answer is exact until its own `valid_until` unless bookings or hours change,
+    so it can be kept and reused apart from the others (and for viewers in any zone).
+    """
+    zone = rules.zone
+    earliest = now + timedelta(minutes=rules.min_notice_minutes)
+    today = local_today(now, zone)
+    last_bookable_day = today + timedelta(days=rules.max_advance_days)
+    merged = _merge(blocked)
+    cap = _validity_cap(now, zone)
+    # Tomorrow's local midnight brings one more date into the horizon.
+    next_midnight = bound_to_instant(datetime.combine(today + _ONE_DAY, time()), zone)
+    answers: list[DaySlots] = []
+    day = first_day
+    while day <= last_day:
+        if day > last_bookable_day:
+            answers.append(DaySlots(day, [], min(cap, next_midnight)))
+        else:
+            slots = list(_bookable(rules, day, overrides, merged, earliest))
+            valid_until = cap
+            if slots:
+                notice = timedelta(minutes=rules.min_notice_minutes)
+                valid_until = min(cap, slots[0].start - notice)
+            answers.append(DaySlots(day, slots, valid_until))
+        day += _ONE_DAY
+    return answers
+
+
 def free_slots(
     rules: Rules,
     overrides: Mapping[date, tuple[Interval, ...]],
@@ -185,14 +298,8 @@ def free_slots(
     earliest = now + timedelta(minutes=rules.min_notice_minutes)
     today = local_today(now, zone)
     last_bookable_day = today + timedelta(days=rules.max_advance_days)
-    blocked_starts, blocked_ends = _merge(blocked)
-    # Cap how long an answer may be reused even when nothing in it is due to change, and end
-    # it at a change of the clocks: where they fall back across midnight, "today" (and so the
-    # horizon) steps back too.
-    valid_until = now + timedelta(hours=1)
-    change = _next_offset_change(now, valid_until, zone)
-    if change is not None:
-        valid_until = change
+    merged = _merge(blocked)
+    valid_until = _validity_cap(now, zone)
 
     slots: list[Slot] = []
     day, last_day = provider_days(window, zone)
@@ -202,17 +309,11 @@ def free_slots(
             next_midnight = bound_to_instant(datetime.combine(today + _ONE_DAY, time()), zone)
             valid_until = min(valid_until, next_midnight)
             break
-        grid = expand_hours(
-            day, intervals_for(day, rules.weekly, overrides), zone, rules.slot_minutes
+        slots.extend(
+            slot
+            for slot in _bookable(rules, day, overrides, merged, earliest)
+            if window.start <= slot.start < window.end
         )
-        for slot in grid:
-            if slot.start < window.start or slot.start >= window.end or slot.start < earliest:
-                continue
-            needs = rules.blocked_span(slot.start, slot.end)
-            index = bisect_left(blocked_starts, needs.end) - 1
-            if index >= 0 and blocked_ends[index] > needs.start:
-                continue
-            slots.append(slot)
         day += _ONE_DAY
     if slots:
         valid_until = min(valid_until, slots[0].start - timedelta(minutes=rules.min_notice_minutes))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
-from domain.availability import Span
+from domain.availability import AvailabilityQuery, DayPlan, Span
 from domain.events import Event
 from domain.model import (
     ApiClient,
@@ -305,3 +306,34 @@ class Notifier(Protocol):
 
     async def events_recorded(self) -> None:
         """New events are in the outbox: wake a webhook worker to publish them."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDays:
+    """The free slots of the provider-local dates a query needs, as kept: per date, the
+    slots' start instants in Unix seconds (each lasts `slot_minutes`). Rendering cuts them to
+    the plan's window and shows them in its zone."""
+
+    provider: Provider
+    plan: DayPlan
+    slot_minutes: int
+    starts: list[Sequence[int]]
+    cached: bool  # every date came from the cache
+
+    @property
+    def most_slots(self) -> int:
+        """At least the slots in the answer: the window may cut its first and last dates."""
+        return sum(len(day) for day in self.starts)
+
+
+class AvailabilityDays(Protocol):
+    """Free slots per provider-local date, kept apart from who asks and in which zone."""
+
+    async def days(
+        self,
+        query: AvailabilityQuery,
+        now: datetime,
+        computing: Callable[[], AbstractAsyncContextManager[None]],
+    ) -> KeptDays:
+        """The query's dates, computing what is not kept inside `computing()` (a cap)."""
+        ...

@@ -65,6 +65,10 @@ AVAILABILITY_CACHE = Counter(
     "Availability answers served from the cache (hit) or computed (miss).",
     ["result"],
 )
+AVAILABILITY_CACHE_WRITTEN_BYTES = Counter(
+    "availability_cache_written_bytes",
+    "Bytes of availability entries written to the cache Redis (see `booking cache-stats`).",
+)
 HTTP_REQUESTS = Counter(
     "http_requests",
     "HTTP requests by method, route template and status code.",

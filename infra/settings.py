@@ -86,6 +86,15 @@ class Settings:
     max_attempts: int = 3
     sweep_interval_seconds: float = 2.0
     log_level: str = "INFO"
+    # Where availability answers are cached: a Redis that may evict (maxmemory + allkeys-lru),
+    # apart from the broker's, which must not. Default: the same server as REDIS_URL.
+    cache_redis_url: str = ""
+    availability_processes: int = 1
+    availability_max_slots: int = 10_000
+    availability_computations_per_key: int = 2
+    availability_computations_per_process: int = 8
+    long_polls_per_key: int = 100
+    long_polls_per_process: int = 500
 
     @classmethod
     def from_env(
@@ -157,4 +166,27 @@ class Settings:
             max_attempts=_int(env.get("MAX_ATTEMPTS", "3"), "MAX_ATTEMPTS", 1),
             sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "2")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            cache_redis_url=env.get("CACHE_REDIS_URL", "").strip()
+            or redis_url
+            or f"redis://127.0.0.1:{embedded_redis_port}/0",
+            availability_processes=_int(
+                env.get("AVAILABILITY_PROCESSES", "1"), "AVAILABILITY_PROCESSES", 0
+            ),
+            availability_max_slots=_int(
+                env.get("AVAILABILITY_MAX_SLOTS", "10000"), "AVAILABILITY_MAX_SLOTS", 1
+            ),
+            availability_computations_per_key=_int(
+                env.get("AVAILABILITY_COMPUTATIONS_PER_KEY", "2"),
+                "AVAILABILITY_COMPUTATIONS_PER_KEY",
+                1,
+            ),
+            availability_computations_per_process=_int(
+                env.get("AVAILABILITY_COMPUTATIONS_PER_PROCESS", "8"),
+                "AVAILABILITY_COMPUTATIONS_PER_PROCESS",
+                1,
+            ),
+            long_polls_per_key=_int(env.get("LONG_POLLS_PER_KEY", "100"), "LONG_POLLS_PER_KEY", 1),
+            long_polls_per_process=_int(
+                env.get("LONG_POLLS_PER_PROCESS", "500"), "LONG_POLLS_PER_PROCESS", 1
+            ),
         )

@@ -1,33 +1,47 @@
-"""The free slots of one provider over a range of calendar days."""
+"""The free slots of one provider over a range of calendar days: a domain answer, not bytes.
+
+Rendering the answer and keeping it in a cache belong to the API and infra; they build on the
+two steps here: which provider-local dates a request needs, and what those dates offer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Protocol
+from datetime import date, datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.availability import (
     MAX_RANGE_DAYS,
     Availability,
+    AvailabilityQuery,
+    DayPlan,
+    DaySlots,
     Span,
+    booking_reach,
     day_window,
-    free_slots,
+    free_days,
     provider_days,
 )
 from domain.errors import FieldError, NotFound, ValidationFailed
 from domain.model import Provider
 from domain.ports import UnitOfWork
+from domain.schedule import Interval
 
 
 @dataclass(frozen=True, slots=True)
-class AvailabilityQuery:
-    provider_id: UUID
-    first: date
-    last: date
-    zone: ZoneInfo | None = None  # the request's zone; None means the provider's own
+class DayInputs:
+    """Everything `free_days` reads from the record for a provider and a run of dates."""
+
+    provider: Provider
+    overrides: Mapping[date, tuple[Interval, ...]]
+    blocked: list[Span]
+
+    def free_days(self, first_day: date, last_day: date, now: datetime) -> list[DaySlots]:
+        return free_days(
+            self.provider.rules, self.overrides, self.blocked, first_day, last_day, now
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,83 +61,48 @@ def check_range(first: date, last: date) -> None:
         )
 
 
+def plan_days(query: AvailabilityQuery, provider_zone: ZoneInfo) -> DayPlan:
+    check_range(query.first, query.last)
+    zone = query.zone or provider_zone
+    window = day_window(query.first, query.last, zone)
+    first_day, last_day = provider_days(window, provider_zone)
+    return DayPlan(window, first_day, last_day, zone)
+
+
+async def load_day_inputs(
+    provider_id: UUID, first_day: date, last_day: date, uow: UnitOfWork
+) -> DayInputs:
+    """The provider, its overrides and the bookings that can block the dates given."""
+    async with uow:
+        provider = await uow.providers.get(provider_id)
+        if provider is None:
+            raise NotFound(f"provider {provider_id} not found")
+        overrides = await uow.overrides.between(provider.id, first_day, last_day)
+        reach = booking_reach(provider.rules, first_day, last_day)
+        confirmed = await uow.bookings.confirmed_spans([provider.id], reach)
+    return DayInputs(provider, overrides, [span for _, span in confirmed[provider.id]])
+
+
+def answer_from_days(
+    provider: Provider, plan: DayPlan, days: list[DaySlots], now: datetime
+) -> AvailabilityAnswer:
+    """The slots of `days` that start inside the plan's window, in order of their dates."""
+    window = plan.window
+    slots = [s for d in days for s in d.slots if window.start <= s.start < window.end]
+    valid_until = min((d.valid_until for d in days), default=now)
+    return AvailabilityAnswer(provider, plan.zone, Availability(slots, valid_until))
+
+
 async def find_availability(
     query: AvailabilityQuery, uow: UnitOfWork, now: datetime
 ) -> AvailabilityAnswer:
+    """Computed from the record, with no cache in between."""
     check_range(query.first, query.last)
     async with uow:
         provider = await uow.providers.get(query.provider_id)
-        if provider is None:
-            raise NotFound(f"provider {query.provider_id} not found")
-        rules = provider.rules
-        zone = query.zone or rules.zone
-        window = day_window(query.first, query.last, zone)
-        overrides = await uow.overrides.between(provider.id, *provider_days(window, rules.zone))
-        # A booking blocks a slot when their buffered spans meet, so look that far around.
-        reach = Span(
-            window.start
-            - timedelta(minutes=rules.buffer_before_minutes + rules.buffer_after_minutes),
-            window.end
-            + timedelta(
-                minutes=rules.slot_minutes
-                + rules.buffer_before_minutes
-                + rules.buffer_after_minutes
-            ),
-        )
-        confirmed = await uow.bookings.confirmed_spans([provider.id], reach)
-        blocked = [span for _, span in confirmed[provider.id]]
-    return AvailabilityAnswer(
-        provider=provider,
-        zone=zone,
-        availability=free_slots(rules, overrides, blocked, window, now),
-    )
-
-
-class AvailabilityCache(Protocol):
-    """Rendered answers, filed under the provider's version counter."""
-
-    async def lookup(self, provider_id: UUID, question: str) -> tuple[int | None, bytes | None]:
-        """The provider's version, and the answer filed under it for `question`, if any."""
-
-    async def adopt_version(self, provider_id: UUID, version: int) -> None:
-        """Set the counter if it is unset (after a restart or a flush of the cache)."""
-
-    async def put(
-        self, provider_id: UUID, version: int, question: str, value: bytes, ttl: timedelta
-    ) -> None: ...
-
-
-def question_of(query: AvailabilityQuery) -> str:
-    zone = query.zone.key if query.zone else "-"
-    return f"{zone}:{query.first}:{query.last}"
-
-
-async def cached_availability(
-    query: AvailabilityQuery,
-    uow: UnitOfWork,
-    cache: AvailabilityCache,
-    render: Callable[[AvailabilityAnswer], bytes],
-    now: datetime,
-) -> tuple[bytes, bool]:
-    """The rendered answer and whether it came from the cache.
-
-    Every commit that changes a provider's bookings or hours raises its version after the
-    commit. A reader that computed from older data stores its answer under the older
-    version, which nobody reads again, so the cache never serves a slot taken before the
-    version moved. An answer is kept only until `valid_until`, the first moment it would
-    change by the clock alone, so a cached answer is exact, not merely recent.
-    """
-    check_range(query.first, query.last)
-    question = question_of(query)
-    version, hit = await cache.lookup(query.provider_id, question)
-    if hit is not None:
-        return hit, True
-    answer = await find_availability(query, uow, now)
-    if version is None:
-        version = answer.provider.version
-        await cache.adopt_version(query.provider_id, version)
-    body = render(answer)
-    ttl = answer.availability.valid_until - now
-    if ttl > timedelta(0):
-        await cache.put(query.provider_id, version, question, body, ttl)
-    return body, False
+    if provider is None:
+        raise NotFound(f"provider {query.provider_id} not found")
+    plan = plan_days(query, provider.rules.zone)
+    inputs = await load_day_inputs(provider.id, plan.first_day, plan.last_day, uow)
+    days = inputs.free_days(plan.first_day, plan.last_day, now)
+    return answer_from_days(inputs.provider, plan, days, now)

@@ -272,3 +272,30 @@ def test_the_answer_holds_until_valid_until(scenario: Scenario, fraction: float)
         later.append(drawn)
     for instant in later:
         assert offered(scenario, instant).slots == answer.slots, instant
+
+
+@given(scenarios())
+def test_dates_kept_apart_give_the_same_answer_in_any_zone(scenario: Scenario) -> None:
+    """What the cache keeps per provider-local date, cut to a viewer's window, is the answer.
+
+    And each date holds until its own `valid_until`: computed again at that moment's edge it
+    is unchanged.
+    """
+    from domain.availability import booking_reach, free_days, provider_days
+
+    window = day_window(scenario.first, scenario.last, scenario.request_zone)
+    first_day, last_day = provider_days(window, scenario.rules.zone)
+    reach = booking_reach(scenario.rules, first_day, last_day)
+    # The use case reads only the bookings that meet `reach`; that must be enough.
+    blocked = [b for b in scenario.blocked if b.overlaps(reach)]
+    days = free_days(scenario.rules, scenario.overrides, blocked, first_day, last_day, scenario.now)
+    kept = [s for d in days for s in d.slots if window.start <= s.start < window.end]
+    assert kept == offered(scenario).slots
+    for day in days:
+        assert day.valid_until >= scenario.now
+        just_before = day.valid_until - timedelta(microseconds=1)
+        if just_before > scenario.now:
+            again = free_days(
+                scenario.rules, scenario.overrides, blocked, day.day, day.day, just_before
+            )
+            assert again[0].slots == day.slots

@@ -1,0 +1,53 @@
+"""Availability answers as JSON bytes in the viewer's zone, from the cache's packed dates.
+
+Kept free of the web framework and of infra: big answers are rendered in the compute pool's
+processes, which import only this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+
+class SlotBody(msgspec.Struct):
+    start: datetime
+    end: datetime
+
+
+class AvailabilityBody(msgspec.Struct):
+    provider_id: UUID
+    timezone: str
+    slot_minutes: int
+    slots: list[SlotBody]
+
+
+def render_answer(
+    provider_id: UUID,
+    zone_name: str,
+    slot_minutes: int,
+    days: list[Sequence[int]],
+    window: tuple[float, float],
+    max_slots: int,
+) -> bytes | int:
+    """The JSON answer; or, past `max_slots`, how many slots it would have held.
+
+    `days` holds each provider-local date's free slots as start instants in Unix seconds.
+    """
+    low, high = window
+    starts = [s for day in days for s in day if low <= s < high]
+    if len(starts) > max_slots:
+        return len(starts)
+    zone = ZoneInfo(zone_name)
+    length = slot_minutes * 60
+    # Within one UTC offset of the zone, the start's own offset serves the end as well;
+    # where it changes, read it again.
+    slots = [
+        SlotBody(datetime.fromtimestamp(s, zone), datetime.fromtimestamp(s + length, zone))
+        for s in starts
+    ]
+    return msgspec.json.encode(AvailabilityBody(provider_id, zone_name, slot_minutes, slots))
