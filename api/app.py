@@ -21,6 +21,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
 from api.providers import ProviderController
 from api.runtime import ApiRuntime, utc_now
+from api.strict_input import StrictInput, strict_request
 from api.webhooks import WebhookDeliveryController, WebhookEndpointController
 from infra.settings import Settings
 
@@ -53,7 +54,7 @@ def create_app(
 
     v1 = Router(
         path="/v1",
-        guards=[require_key(runtime.keys)],
+        guards=[require_key(runtime.keys), strict_request],
         route_handlers=[
             ProviderController,
             AvailabilityController,
@@ -68,6 +69,7 @@ def create_app(
         route_handlers=[v1, HealthController, docs],
         dependencies=dependencies(runtime),
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[StrictInput(settings.max_body_bytes)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -14,7 +14,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.common import Cursor, Limit, PageBody, parse_id
+from api.common import Cursor, Limit, PageBody, parse_date_time, parse_day, parse_id
 from api.dependencies import CallbackCheck, Completions, Injected
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
 from domain.availability import day_window
@@ -88,12 +88,7 @@ class BookingRequestBody(msgspec.Struct):
 
 
 def parse_start(raw: str, field: str = "start") -> datetime:
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(
-            [FieldError(field, f"{raw[:64]!r} is not an RFC 3339 date-time")]
-        ) from None
+    return parse_date_time(raw, field)
 
 
 def booking_body(booking: Booking, zone_name: str) -> BookingBody:
@@ -276,10 +271,7 @@ def _bound(raw: str | None, field: str, zone: ZoneInfo | None, end: bool) -> dat
     if raw is None:
         return None
     if len(raw) == 10:
-        try:
-            day = datetime.fromisoformat(raw).date()
-        except ValueError:
-            raise ValidationFailed([FieldError(field, "is not a date or date-time")]) from None
+        day = parse_day(raw, field)
         window = day_window(day, day, zone or load_zone("UTC"))
         return window.end if end else window.start
     moment = parse_start(raw, field)

@@ -17,6 +17,10 @@ from zoneinfo import ZoneInfo
 from domain.schedule import Interval, WeeklySchedule, intervals_for
 
 MAX_RANGE_DAYS = 62
+# The dates the service computes with: datetime reaches years 1 to 9999, and the rules look a
+# day or two past a date in some zone; keeping a year clear of each end leaves room for that.
+FIRST_COMPUTABLE_DAY = date(2, 1, 1)
+LAST_COMPUTABLE_DAY = date(9998, 12, 31)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -88,6 +92,10 @@ class Availability:
     # The answer holds until this instant unless bookings or hours change: the first moment
     # a slot falls inside the notice period, or a new date enters the horizon.
     valid_until: datetime
+
+
+def computable(day: date) -> bool:
+    return FIRST_COMPUTABLE_DAY <= day <= LAST_COMPUTABLE_DAY
 
 
 def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime | None:

@@ -129,9 +129,19 @@ def intervals_for(
     return override if override is not None else weekly.for_weekday(day.weekday())
 
 
+# Names the system's zone files answer to that are not zones of the IANA database: the
+# host's own setting (`localtime`), a placeholder, and copies in other layouts.
+_NOT_IANA_NAMES = frozenset({"localtime", "Factory", "posixrules"})
+_NOT_IANA_PREFIXES = ("posix/", "right/")
+
+
 @cache
 def _known_zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in _NOT_IANA_NAMES and not name.startswith(_NOT_IANA_PREFIXES)
+    )
 
 
 def load_zone(name: str) -> ZoneInfo:
