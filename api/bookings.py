@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from api.common import Cursor, Limit, PageBody, parse_date_time, parse_day, parse_id
 from api.dependencies import CallbackCheck, Completions, Injected
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
+from api.fairness import ConcurrencyCaps
 from domain.availability import day_window
 from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import FieldError, ValidationFailed
@@ -292,6 +293,7 @@ class BookingRequestController(Controller):
         reader: Injected[UnitOfWork],
         notifier: Injected[Notifier],
         completions: Injected[Completions],
+        long_polls: Injected[ConcurrencyCaps],
         zone: Injected[ZoneInfo | None],
         wait: Annotated[
             float,
@@ -309,7 +311,12 @@ class BookingRequestController(Controller):
             return await use_cases.view_request(ident, client, reader, notifier)
 
         if wait > 0:
-            async with completions.waiting(ident) as completed:
+            # Capped per key and per process (429 past either); no database connection is
+            # held while waiting: each look takes one and gives it back.
+            async with (
+                long_polls.hold(client.id),
+                completions.waiting(ident) as completed,
+            ):
                 view = await look()
                 if view.request.status is RequestStatus.PENDING:
                     with contextlib.suppress(TimeoutError):

@@ -9,9 +9,11 @@ from typing import Any, Self
 from uuid import UUID
 
 from sqlalchemy import CursorResult, Dialect, Executable, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from domain.ports import AfterCommit
+from infra.database import CONNECT_TIMEOUT_SECONDS
 from infra.repositories import (
     SqlApiClientRepository,
     SqlBookingRepository,
@@ -170,6 +172,15 @@ class SqlDatabase:
         # Reads need no explicit transaction: under READ COMMITTED each statement sees the
         # latest commits either way, and skipping BEGIN and ROLLBACK saves two round trips.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._probe = (
+            create_async_engine(
+                engine.url,
+                poolclass=NullPool,
+                connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            )
+            if self.is_postgres
+            else engine
+        )
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.is_postgres, self.weeks)
@@ -187,8 +198,11 @@ class SqlDatabase:
         return SqlUnitOfWork(self._autocommit, self.is_postgres, self.weeks, single_write=True)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        """One round trip on a connection of its own: a pool busy with requests is not a
+        database that is down, so readiness must not wait for a pooled connection."""
+        async with self._probe.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self._probe.dispose()
