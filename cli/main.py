@@ -87,6 +87,26 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     return run_dev(settings, args.host, args.port)
 
 
+def cmd_cache_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.availability_cache import RedisDayStore
+    from infra.redis_client import redis_client
+
+    async def measure() -> tuple[int, int]:
+        client = redis_client(settings.cache_redis_url)
+        try:
+            return await RedisDayStore(client).footprint(sample=args.sample)
+        finally:
+            await client.aclose()
+
+    keys, used = asyncio.run(measure())
+    if args.json:
+        print(json.dumps({"keys": keys, "bytes": used, "sampled": args.sample or None}))
+        return 0
+    estimate = f" (estimated from {args.sample} keys)" if args.sample and keys > args.sample else ""
+    print(f"availability cache: {keys} keys, {used:,} bytes of Redis memory{estimate}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="booking", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--json", action="store_true", help="print one JSON line")
     create.set_defaults(run=cmd_keys_create)
+
+    cache = commands.add_parser(
+        "cache-stats",
+        help="keys and bytes the availability cache holds in CACHE_REDIS_URL (scans its keys)",
+    )
+    cache.add_argument("--json", action="store_true", help='print {"keys": N, "bytes": N}')
+    cache.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        help="measure this many keys and estimate the rest (0 = measure every key)",
+    )
+    cache.set_defaults(run=cmd_cache_stats)
     return parser
 
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from domain.availability import AvailabilityQuery, DayPlan, DaySlots
 from domain.errors import NotFound
@@ -38,6 +38,7 @@ from infra.redis_trouble import OccasionalWarning
 log = logging.getLogger(__name__)
 
 DAY_PREFIX = "booking:availability:day:"
+_KEY_OVERHEAD_BYTES = 100
 _HEADER = struct.Struct("<H")  # slot minutes; then the starts, int64 Unix seconds
 
 
@@ -106,6 +107,9 @@ class RedisDayStore:
         except RedisError as exc:
             self._unreachable(exc)
 
+    async def _memory_of(self, key: bytes) -> int:
+        return await _memory_usage(self._redis, key)
+
     async def footprint(self, sample: int = 0) -> tuple[int, int]:
         """(keys, bytes of memory) the cache's entries hold now; scans every entry's key.
 
@@ -117,12 +121,20 @@ class RedisDayStore:
         async for key in _scan(self._redis, f"{DAY_PREFIX}*"):
             keys += 1
             if sample <= 0 or measured < sample:
-                used = await self._redis.memory_usage(key)
                 measured += 1
-                measured_bytes += int(used or 0)
+                measured_bytes += await self._memory_of(key)
         if measured == 0:
             return keys, 0
         return keys, round(measured_bytes * keys / measured)
+
+
+async def _memory_usage(redis: Redis, key: bytes) -> int:
+    try:
+        return int(await redis.memory_usage(key) or 0)
+    except ResponseError:
+        # A Redis-protocol server without MEMORY (the embedded one): the value's length and
+        # Redis's usual overhead for a small string key.
+        return int(await redis.strlen(key)) + _KEY_OVERHEAD_BYTES
 
 
 async def _scan(redis: Redis, pattern: str) -> AsyncIterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from tests.api.conftest import Api
@@ -129,3 +130,36 @@ def test_hits_and_misses_are_counted(api: Api) -> None:
     assert availability(api, provider, "Asia/Tokyo", date="2026-12-02").status_code == 200
     assert availability(api, provider, date="2026-12-01").status_code == 200
     assert _counted("hit") >= hits + 1
+
+
+def test_cache_stats_shows_the_cache_growing(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    import json as jsonlib
+
+    from cli.main import main
+
+    runtime = api.client.app.state.runtime
+    redis_url = str(runtime.settings.cache_redis_url)
+
+    def stats() -> dict[str, int]:
+        if api.database.backend != "postgresql":
+            # The SQLite variant's Redis is fakeredis inside the app: measure it in place.
+            from infra.availability_cache import RedisDayStore
+
+            keys, used = api.client.blocking_portal.call(
+                RedisDayStore(runtime.cache_redis).footprint
+            )
+            return {"keys": keys, "bytes": used}
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("REDIS_URL", redis_url)
+            env.delenv("CACHE_REDIS_URL", raising=False)
+            assert main(["cache-stats", "--json"]) == 0
+        found: dict[str, int] = jsonlib.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        return found
+
+    before = stats()
+    provider = create_provider(api)
+    assert availability(api, provider, from_="2026-11-02", to="2026-11-08").status_code == 200
+    after = stats()
+    assert after["keys"] >= before["keys"] + 7
+    assert after["bytes"] > before["bytes"]
