@@ -135,10 +135,28 @@ def expand_hours(
     midnight = datetime.combine(day, time())
     length = timedelta(minutes=slot_minutes)
     previous_end: datetime | None = None
+    # Most days keep one UTC offset from midnight to midnight: then a wall time is that
+    # midnight's instant plus its minutes, with no zone lookups per slot.
+    first = wall_to_instant(midnight, zone)
+    following = wall_to_instant(midnight + _ONE_DAY, zone)
+    steady = (
+        first is not None
+        and following is not None
+        and following - first == _ONE_DAY
+        and _next_offset_change(first, following, zone) is None
+    )
     for interval in intervals:
-        interval_end = bound_to_instant(midnight + timedelta(minutes=interval.end), zone)
+        if steady:
+            assert first is not None
+            interval_end = first + timedelta(minutes=interval.end)
+        else:
+            interval_end = bound_to_instant(midnight + timedelta(minutes=interval.end), zone)
         for minute in range(interval.start, interval.end, slot_minutes):
-            start = wall_to_instant(midnight + timedelta(minutes=minute), zone)
+            if steady:
+                assert first is not None
+                start: datetime | None = first + timedelta(minutes=minute)
+            else:
+                start = wall_to_instant(midnight + timedelta(minutes=minute), zone)
             if start is None:
                 continue
             end = start + length
@@ -236,13 +254,16 @@ def _bookable(
     grid = expand_hours(
         day, intervals_for(day, rules.weekly, overrides), rules.zone, rules.slot_minutes
     )
+    before = timedelta(minutes=rules.buffer_before_minutes)
+    after = timedelta(minutes=rules.buffer_after_minutes)
     for slot in grid:
         if slot.start < earliest:
             continue
-        needs = rules.blocked_span(slot.start, slot.end)
-        index = bisect_left(blocked_starts, needs.end) - 1
-        if index >= 0 and blocked_ends[index] > needs.start:
-            continue
+        if blocked_starts:
+            # The slot's own span widened by the buffers, as Rules.blocked_span has it.
+            index = bisect_left(blocked_starts, slot.end + after) - 1
+            if index >= 0 and blocked_ends[index] > slot.start - before:
+                continue
         yield slot
 
 
