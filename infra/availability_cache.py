@@ -14,6 +14,7 @@ write is skipped, and answers are computed from PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from array import array
@@ -192,8 +193,11 @@ class CachedAvailability:
         computing: Callable[[], AbstractAsyncContextManager[None]],
     ) -> KeptDays:
         """The query's dates from the cache, computing (inside `computing()`) what is missing."""
-        version = await self._versions.current(query.provider_id)
-        provider = await self._catalog.provider(query.provider_id)
+        # Both from the broker's Redis, concurrently. The provider (as kept in the process)
+        # only says which dates to read; the dates themselves are filed under the version.
+        version, provider = await asyncio.gather(
+            self._versions.current(query.provider_id), self._catalog.provider(query.provider_id)
+        )
         if provider is None:
             raise NotFound(f"provider {query.provider_id} not found")
         plan = plan_days(query, provider.rules.zone)

@@ -77,6 +77,7 @@ def test_a_hundred_viewer_zones_grow_the_cache_by_a_few_answers_at_most(api: Api
         starts.add(response.json()["slots"][0]["start"])
     assert len(starts) > 20  # really shown in many zones
     grown = cache_bytes(api, provider)
+    print(f"cache: {one_answer} bytes after one answer, {grown} after 100 zones")
     # At most the two extra dates each side a far-off zone reaches, not 100 answers.
     assert grown <= 2 * one_answer, f"{grown} bytes cached after 100 zones, one answer {one_answer}"
 
