@@ -196,3 +196,35 @@ def test_readiness_does_not_wait_behind_a_busy_connection_pool(
                     assert (await stuck).status_code in {200, 503}
 
             asyncio.run(scenario())
+
+
+def test_long_polls_hold_no_database_connection_while_they_wait(
+    postgres: TestDatabase, tmp_path: Path
+) -> None:
+    # One pooled connection in all: if a waiting long-poll held it, every other request would
+    # wait for the pool and fail with 503.
+    with serve(postgres, tmp_path, DATABASE_POOL_SIZE="1") as served:
+        provider = create_provider(served)
+        key = served.keys[0]
+        accepted = httpx.post(
+            f"{served.base_url}/v1/bookings",
+            json={"provider_id": provider, "start": f"{SOON}T10:00:00Z"},
+            headers=key,
+        )
+        assert accepted.status_code == 202, accepted.text
+        poll = f"{served.base_url}/v1/booking-requests/{accepted.json()['id']}?wait=10"
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(timeout=60) as client:
+                waiting = [asyncio.create_task(client.get(poll, headers=key)) for _ in range(3)]
+                await asyncio.sleep(2.0)
+                assert not any(task.done() for task in waiting)
+                for _ in range(3):
+                    read = await client.get(
+                        f"{served.base_url}/v1/providers/{provider}", headers=key
+                    )
+                    assert read.status_code == 200, read.text
+                for task in waiting:
+                    assert (await task).json()["status"] == "pending"
+
+        asyncio.run(scenario())
