@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from domain.availability import (
     MAX_RANGE_DAYS,
-    Availability,
     AvailabilityQuery,
     DayPlan,
     DaySlots,
@@ -42,13 +41,6 @@ class DayInputs:
         return free_days(
             self.provider.rules, self.overrides, self.blocked, first_day, last_day, now
         )
-
-
-@dataclass(frozen=True, slots=True)
-class AvailabilityAnswer:
-    provider: Provider
-    zone: ZoneInfo
-    availability: Availability
 
 
 def check_range(first: date, last: date) -> None:
@@ -81,28 +73,3 @@ async def load_day_inputs(
         reach = booking_reach(provider.rules, first_day, last_day)
         confirmed = await uow.bookings.confirmed_spans([provider.id], reach)
     return DayInputs(provider, overrides, [span for _, span in confirmed[provider.id]])
-
-
-def answer_from_days(
-    provider: Provider, plan: DayPlan, days: list[DaySlots], now: datetime
-) -> AvailabilityAnswer:
-    """The slots of `days` that start inside the plan's window, in order of their dates."""
-    window = plan.window
-    slots = [s for d in days for s in d.slots if window.start <= s.start < window.end]
-    valid_until = min((d.valid_until for d in days), default=now)
-    return AvailabilityAnswer(provider, plan.zone, Availability(slots, valid_until))
-
-
-async def find_availability(
-    query: AvailabilityQuery, uow: UnitOfWork, now: datetime
-) -> AvailabilityAnswer:
-    """Computed from the record, with no cache in between."""
-    check_range(query.first, query.last)
-    async with uow:
-        provider = await uow.providers.get(query.provider_id)
-    if provider is None:
-        raise NotFound(f"provider {query.provider_id} not found")
-    plan = plan_days(query, provider.rules.zone)
-    inputs = await load_day_inputs(provider.id, plan.first_day, plan.last_day, uow)
-    days = inputs.free_days(plan.first_day, plan.last_day, now)
-    return answer_from_days(inputs.provider, plan, days, now)
