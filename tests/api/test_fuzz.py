@@ -267,3 +267,46 @@ def test_reading_bookings_and_requests(
         api.client.get(f"/v1/booking-requests/{safe}", params={"wait": wait}, headers=headers)
     )
     assert_no_server_error(api.client.get("/v1/providers", params=params, headers=headers))
+
+
+@FUZZ
+@given(
+    url=st.one_of(
+        any_text,
+        st.sampled_from(
+            ["https://93.184.215.14/hook", "http://[::127.0.0.1]/", " https://93.184.215.14/"]
+        ),
+        anything,
+    ),
+    events=st.lists(st.one_of(st.sampled_from(["*", "booking.confirmed"]), any_text)) | anything,
+    description=any_text | anything,
+    status=any_text | anything,
+    since=date_times | query_text,
+    ident=query_text,
+)
+def test_webhook_endpoints_and_deliveries(
+    api: Api,
+    url: Any,
+    events: Any,
+    description: Any,
+    status: Any,
+    since: str,
+    ident: str,
+) -> None:
+    body = {"url": url, "events": events, "description": description}
+    headers = {**api.user, "Content-Type": "application/json"}
+    created = api.client.post("/v1/webhook-endpoints", content=encode(body), headers=headers)
+    assert_no_server_error(created)
+    target = created.json()["id"] if created.status_code == 201 else quote(ident, safe="")
+    patch = {**body, "status": status}
+    for method, path, sent in (
+        ("PATCH", f"/v1/webhook-endpoints/{target}", patch),
+        ("POST", f"/v1/webhook-endpoints/{target}/replay?since={quote(since, safe='')}", None),
+        ("POST", f"/v1/webhook-endpoints/{target}/rotate-secret", None),
+        ("GET", f"/v1/webhook-endpoints/{target}/deliveries", None),
+        ("GET", f"/v1/webhook-deliveries/{quote(ident, safe='')}", None),
+        ("POST", f"/v1/webhook-deliveries/{quote(ident, safe='')}/retry", None),
+        ("DELETE", f"/v1/webhook-endpoints/{target}", None),
+    ):
+        content = encode(sent) if sent is not None else None
+        assert_no_server_error(api.client.request(method, path, content=content, headers=headers))
