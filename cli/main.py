@@ -11,13 +11,23 @@ from collections.abc import Sequence
 from domain.commands import CreateApiClient
 from domain.model import Role
 from domain.use_cases.clients import IssuedKey, create_api_client
-from infra.database import make_engine, migrate
 from infra.logs import configure_logging
 from infra.settings import Settings
-from infra.unit_of_work import SqlDatabase
+
+# SQLAlchemy and Alembic are imported by the commands that use them: `booking probe` runs
+# every few seconds in each pod and must start fast.
+
+
+def migrate(database_url: str) -> None:
+    from infra.database import migrate as run_migrations
+
+    run_migrations(database_url)
 
 
 def _issue_key(settings: Settings, name: str, role: Role) -> IssuedKey:
+    from infra.database import make_engine
+    from infra.unit_of_work import SqlDatabase
+
     async def issue() -> IssuedKey:
         database = SqlDatabase(make_engine(settings.database_url, 1))
         try:
@@ -81,6 +91,68 @@ def cmd_scheduler(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _ranges(numbers: Sequence[int]) -> str:
+    """0,1,2,3,7,9,10 -> 0-3,7,9-10"""
+    parts: list[str] = []
+    for number in sorted(numbers):
+        if parts and parts[-1].split("-")[-1] == str(number - 1):
+            parts[-1] = f"{parts[-1].split('-')[0]}-{number}"
+        else:
+            parts.append(str(number))
+    return ",".join(parts) or "-"
+
+
+def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
+    from redis import Redis, RedisError
+
+    from infra.membership import Membership
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        members = Membership(redis, settings.worker_lease_seconds).live()
+    except RedisError as exc:
+        print(f"booking: cannot read the worker membership from Redis ({exc})", file=sys.stderr)
+        return 1
+    finally:
+        redis.close()
+    # A worker pinned to other queues only (say `--queues webhooks`) owns no partition.
+    members = [m for m in members if m.partitions or not m.pinned]
+    workers = {m.name: sorted(set(m.partitions)) for m in members}
+    owned = {p for partitions in workers.values() for p in partitions}
+    unowned = [p for p in range(settings.booking_partitions) if p not in owned]
+    if args.json:
+        print(json.dumps({"workers": workers, "unowned": unowned}))
+        return 0
+    print(
+        f"{len(workers)} live worker(s), {settings.booking_partitions} partitions,"
+        f" {len(unowned)} unowned"
+    )
+    width = max((len(name) for name in workers), default=0)
+    for member in members:
+        pinned = "  (pinned with --queues)" if member.pinned else ""
+        partitions = workers[member.name]
+        print(f"  {member.name:<{width}}  {len(partitions):>3}  {_ranges(partitions)}{pinned}")
+    if unowned:
+        print(f"  unowned: {_ranges(unowned)}")
+    return 0
+
+
+def cmd_probe(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from infra.heartbeat import heartbeat_problem
+
+    path = Path(args.file) if args.file else settings.heartbeat_file
+    if path is None:
+        print("probe: no heartbeat file (set HEARTBEAT_FILE or pass --file)")
+        return 1
+    problem = heartbeat_problem(path, args.max_age)
+    if problem is not None:
+        print(f"probe: {problem}")
+        return 1
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
@@ -127,9 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="decide booking requests (a Celery worker)")
     worker.add_argument(
         "--queues",
-        help="comma-separated queues (default: every booking partition, maintenance, webhooks)",
+        help="comma-separated queues to consume, pinned (default: this worker's share of the"
+        " booking partitions, which follows the live workers, plus maintenance and webhooks)",
     )
     worker.set_defaults(run=cmd_worker)
+
+    partitions = commands.add_parser(
+        "partitions", help="show which live worker consumes which booking partition"
+    )
+    partitions.add_argument("--json", action="store_true", help="print one JSON line")
+    partitions.set_defaults(run=cmd_partitions)
+
+    probe = commands.add_parser(
+        "probe", help="liveness: exit 0 if the heartbeat file was touched lately, else 1"
+    )
+    probe.add_argument("--max-age", type=float, required=True, metavar="SECONDS")
+    probe.add_argument("--file", help="heartbeat file (default: HEARTBEAT_FILE)")
+    probe.set_defaults(run=cmd_probe)
 
     scheduler = commands.add_parser(
         "scheduler", help="re-enqueue stuck requests every few seconds (Celery beat; run one)"

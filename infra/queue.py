@@ -1,9 +1,12 @@
-"""The Celery producer: wake-ups pushed straight onto a partition's Redis list.
+"""Celery's wire format, in one place: wake-ups written to and read from partition lists.
 
 The API runs on asyncio and sends thousands of wake-ups a second. Celery's own producer is
 blocking and routes through exchange bindings that a Redis flush deletes; a wake-up needs
 neither. So the message is built here in Celery's task protocol (version 2, JSON, as the
 kombu Redis transport stores it) and pushed with one LPUSH onto the list the worker reads.
+The worker's batch reader (`take_waiting`) pops more of them straight off the lists and reads
+them here too. tests/integration/test_celery_wire_format.py checks both directions against
+Celery's and kombu's own encoder and decoder, so an upgrade that changes the format fails it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ def task_message(task: str, args: list[Any], queue: str) -> bytes:
     ).encode()
 
 
+def wakeup_message(provider_id: UUID, request_id: UUID, queue: str) -> bytes:
+    """The message that makes the worker consuming `queue` decide the provider's requests."""
+    return task_message(PROCESS_TASK, [str(provider_id), str(request_id)], queue)
+
+
+def read_wakeup(message: bytes) -> tuple[UUID, UUID] | None:
+    """`(provider, request)` of a wake-up as kombu's Redis transport keeps it; None otherwise."""
+    try:
+        envelope = json.loads(message)
+        if envelope["headers"]["task"] != PROCESS_TASK:
+            return None
+        args = json.loads(base64.b64decode(envelope["body"]))[0]
+        return UUID(args[0]), UUID(args[1])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None  # not one of our wake-ups; nothing depends on it
+
+
 # Pop up to ARGV[1] messages from the oldest end of the lists KEYS, in one round trip.
 _TAKE = """
 local limit = tonumber(ARGV[1])
@@ -97,8 +117,7 @@ class RedisWakeupQueue:
 
     async def wake(self, provider_id: UUID, request_id: UUID) -> None:
         queue = queue_for(provider_id, self._partitions)
-        message = task_message(PROCESS_TASK, [str(provider_id), str(request_id)], queue)
-        await self._redis.lpush(queue, message)
+        await self._redis.lpush(queue, wakeup_message(provider_id, request_id, queue))
 
     async def take_waiting(self, queues: Sequence[str], limit: int) -> list[tuple[UUID, UUID]]:
         """Up to `limit` wake-ups still queued on these partitions, taken off their queues.
@@ -111,17 +130,7 @@ class RedisWakeupQueue:
         order = list(queues)
         random.shuffle(order)  # no partition is always drained first
         raw = await self._take(keys=order, args=[limit])
-        woken = []
-        for message in raw or []:
-            try:
-                envelope = json.loads(message)
-                if envelope["headers"]["task"] != PROCESS_TASK:
-                    continue
-                args = json.loads(base64.b64decode(envelope["body"]))[0]
-                woken.append((UUID(args[0]), UUID(args[1])))
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue  # not one of our wake-ups; nothing depends on it
-        return woken
+        return [woken for message in raw or [] if (woken := read_wakeup(message)) is not None]
 
     async def wake_if_quiet(self, provider_id: UUID, request_id: UUID, quiet_seconds: int) -> bool:
         """Wake the provider's worker unless this was done in the last `quiet_seconds`."""

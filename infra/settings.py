@@ -59,6 +59,16 @@ def _positive(value: str, name: str) -> float:
     return number
 
 
+def _seconds(value: str, name: str, minimum: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not number >= minimum:  # also refuses NaN
+        raise ValueError(f"{name} must be at least {minimum:g} seconds, got {value}")
+    return number
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -95,6 +105,8 @@ class Settings:
     availability_computations_per_process: int = 8
     long_polls_per_key: int = 100
     long_polls_per_process: int = 500
+    worker_lease_seconds: float = 5.0
+    heartbeat_file: Path | None = None
 
     @classmethod
     def from_env(
@@ -189,4 +201,8 @@ class Settings:
             long_polls_per_process=_int(
                 env.get("LONG_POLLS_PER_PROCESS", "500"), "LONG_POLLS_PER_PROCESS", 1
             ),
+            worker_lease_seconds=_seconds(
+                env.get("WORKER_LEASE_SECONDS", "5"), "WORKER_LEASE_SECONDS", 1.0
+            ),
+            heartbeat_file=Path(heartbeat) if (heartbeat := env.get("HEARTBEAT_FILE")) else None,
         )

@@ -2,6 +2,11 @@
 
 Tests that need a real server skip when it is absent and say so. With
 BOOKING_TEST_REQUIRE_SERVICES=1 (CI sets it) an absent server fails the run instead.
+
+The tests empty the Redis they use, so they never use one they did not make: they start a
+`redis-server` of their own when the binary is on PATH; otherwise they claim a database of
+REDIS_URL's server that is empty (1 to 10; never 0 or 11-15) and empty only that one, only
+while their claim is still there.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +29,7 @@ from domain.model import Role
 from domain.use_cases.clients import IssuedKey, create_api_client
 from infra.database import make_engine, migrate
 from infra.unit_of_work import SqlDatabase
+from tests.servers import REDIS_SERVER, redis_server
 
 REQUIRE_SERVICES = os.environ.get("BOOKING_TEST_REQUIRE_SERVICES", "") == "1"
 
@@ -55,6 +62,41 @@ def redis_server_url() -> str:
     except redis.RedisError as exc:
         missing_service(f"Redis tests skipped: server at REDIS_URL unreachable ({exc})")
     return url
+
+
+@dataclass
+class OwnRedis:
+    url: str
+    whole_server: bool  # a redis-server this test run started: even FLUSHALL is fine
+
+
+_CLAIM_KEY = "booking-tests:claimed-by"
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[OwnRedis]:
+    """A Redis the caller may empty: its own server, else a claimed empty database."""
+    if REDIS_SERVER is not None:
+        with redis_server(directory) as url:
+            yield OwnRedis(url, whole_server=True)
+        return
+    server = redis_server_url()
+    token = uuid.uuid4().hex
+    for number in range(1, 11):
+        url = str(make_url(server).set(database=str(number)))
+        client = redis.Redis.from_url(url)
+        if client.dbsize() == 0 and client.set(_CLAIM_KEY, token, nx=True):
+            break
+    else:
+        missing_service(
+            "Redis tests skipped: redis-server is not on PATH and no database 1-10 at REDIS_URL"
+            " is empty (the tests only empty a Redis they started or an empty database)"
+        )
+    try:
+        yield OwnRedis(url, whole_server=False)
+    finally:
+        if client.get(_CLAIM_KEY) == token.encode():
+            client.flushdb()
 
 
 def _libpq(url: str, database: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 # `booking` of this interpreter; the code it runs is the one `import cli` finds (the working
@@ -195,3 +197,45 @@ def embedded_redis() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    """A `redis-server` of the caller's own on a free port, without persistence; stopped after.
+
+    Tests that empty Redis (FLUSHDB, FLUSHALL) do it here, never on a server they did not start.
+    """
+    if REDIS_SERVER is None:
+        raise RuntimeError("redis-server is not on PATH")
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    log = (directory / f"redis-{port}.log").open("wb")
+    popen = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if redis.Redis.from_url(url, socket_connect_timeout=1).ping():
+                    break
+            except redis.RedisError:
+                if popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {port} did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        popen.terminate()
+        try:
+            popen.wait(10)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+        log.close()

@@ -37,7 +37,11 @@ class Runtime:
     redis: Redis
     notifier: RedisNotifier
     queue: RedisWakeupQueue
-    booking_queues: list[str]  # the partition queues this worker consumes
+
+    @property
+    def booking_queues(self) -> list[str]:
+        """The partition queues this worker consumes now (ownership changes them)."""
+        return list(_booking_queues)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
@@ -73,7 +77,6 @@ def runtime(settings: Settings) -> Runtime:
             redis=redis,
             notifier=RedisNotifier(redis),
             queue=RedisWakeupQueue(redis, settings.booking_partitions),
-            booking_queues=list(_booking_queues),
         )
     return _runtime
 

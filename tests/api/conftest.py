@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
-import redis as sync_redis
 from fakeredis import FakeAsyncRedis
 from litestar.testing import TestClient
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
 from domain.model import Role
 from domain.use_cases.processing import process_wakeups
 from infra.settings import Settings
-from tests.conftest import TestDatabase, issue_key, redis_server_url
+from tests.conftest import TestDatabase, issue_key, own_redis
 
 
 @dataclass
@@ -72,7 +71,6 @@ class Api:
 # The API tests run at a fixed moment, so the dates they name stay in the future and inside
 # the default horizon whenever the suite runs.
 NOW = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
-API_REDIS_DB = 10
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -87,22 +85,24 @@ def settings_for(database: TestDatabase, redis_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def api(database: TestDatabase) -> Iterator[Api]:
+def api(database: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with ExitStack() as stack:
+        if database.backend == "postgresql":
+            # A Redis of the API tests' own (tests/conftest.py own_redis).
+            redis_url = stack.enter_context(own_redis(tmp_path_factory.mktemp("api-redis"))).url
+            redis: Redis = Redis.from_url(redis_url)
+        else:
+            redis_url = "redis://embedded-fake/0"
+            redis = FakeAsyncRedis()
+        yield from _api(database, redis_url, redis)
+
+
+def _api(database: TestDatabase, redis_url: str, redis: Redis) -> Iterator[Api]:
     from api.app import create_app
 
-    if database.backend == "postgresql":
-        # A Redis database of the API tests' own, emptied before and after them.
-        redis_url = str(make_url(redis_server_url()).set(database=str(API_REDIS_DB)))
-        sync_redis.Redis.from_url(redis_url).flushdb()
-        redis: Redis = Redis.from_url(redis_url)
-    else:
-        redis_url = "redis://embedded-fake/0"
-        redis = FakeAsyncRedis()
     app = create_app(settings_for(database, redis_url), redis=redis, clock=lambda: NOW)
     admin = issue_key(database.url, Role.ADMIN, "test admin")
     user = issue_key(database.url, Role.CLIENT, "test client")
     other = issue_key(database.url, Role.CLIENT, "other client")
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, bearer(admin.key), bearer(user.key), bearer(other.key), database)
-    if database.backend == "postgresql":
-        sync_redis.Redis.from_url(redis_url).flushdb()

@@ -1,5 +1,6 @@
 """A running pipeline: `booking api`, `booking worker` and `booking scheduler` processes on a
-PostgreSQL database of the test run's own and a real Redis."""
+PostgreSQL database of the test run's own and a Redis of its own (a `redis-server` it starts
+when the binary is on PATH; see tests/conftest.py own_redis)."""
 
 from __future__ import annotations
 
@@ -20,19 +21,21 @@ import redis
 from sqlalchemy.engine import make_url
 
 from domain.model import Role
+from domain.ownership import assignment
 from domain.partitions import queue_for
+from infra.membership import Membership, WorkerRecord
 from infra.queue import PROCESS_TASK, task_message
 from tests.conftest import (
+    OwnRedis,
     create_postgres_database,
     drop_postgres_database,
     issue_key,
+    own_redis,
     postgres_server_url,
-    redis_server_url,
 )
 from tests.servers import Process, free_port, start_booking, wait_until_ready
 
-PARTITIONS = 8
-REDIS_DB = 9  # the pipeline tests' own Redis database; flushed before they start
+PARTITIONS = 16
 OPEN_ALL_DAY = {
     day: [{"start": "00:00", "end": "24:00"}]
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -55,26 +58,74 @@ class Pipeline:
     database_url: str
     redis_url: str
     log_dir: Path
+    own_redis: OwnRedis
     workers: list[Process] = field(default_factory=list)
     scheduler: Process | None = None
+    started: int = 0  # workers started so far, to name their logs and heartbeat files
+    heartbeats: dict[int, Path] = field(default_factory=dict)  # worker pid -> its HEARTBEAT_FILE
     signing_secret: str | None = None  # the client key's, which signs its callbacks
 
     # -- processes -------------------------------------------------------------------
-    def start_worker(self, *args: str) -> Process:
-        """`booking worker <args>`, once it consumes."""
-        index = len(self.workers)
-        worker = start_booking(["worker", *args], self.env, self.log_dir / f"worker-{index}.log")
+    def start_worker(self, *args: str, wait: bool = True) -> Process:
+        """`booking worker [args]`; with `wait`, until every partition has one live owner."""
+        self.started += 1
+        heartbeat = self.log_dir / f"heartbeat-worker-{self.started}"
+        env = {**self.env, "HEARTBEAT_FILE": str(heartbeat)}
+        worker = start_booking(["worker", *args], env, self.log_dir / f"worker-{self.started}.log")
+        self.heartbeats[worker.pid] = heartbeat
         self.workers.append(worker)
-        worker.wait_for_log(" ready.", timeout=30)  # it consumes
+        if wait:
+            self.wait_settled(worker)
         return worker
+
+    def heartbeat_file(self, worker: Process) -> Path:
+        return self.heartbeats[worker.pid]
+
+    def live_workers(self) -> list[Process]:
+        return [w for w in self.workers if w.popen.poll() is None]
+
+    def members(self) -> list[WorkerRecord]:
+        """The membership as the workers published it (what each consumes now)."""
+        return Membership(self.redis(), lease_seconds=1).live()
+
+    def unsettled(self) -> str | None:
+        """Why the live workers do not yet each consume exactly their rendezvous share (so
+        every partition exactly one live consumer), or None once they do."""
+        live = {w.pid for w in self.live_workers()}
+        records = [m for m in self.members() if m.pid in live]
+        missing = live - {m.pid for m in records}
+        if missing:
+            return f"workers {sorted(missing)} not in the membership yet"
+        sharing = [m for m in records if not m.pinned]
+        target = assignment(PARTITIONS, [m.name for m in sharing])
+        wrong = {
+            m.name: f"has {list(m.partitions)}, share {target[m.name]}"
+            for m in sharing
+            if list(m.partitions) != target[m.name]
+        }
+        return f"not yet consuming their share: {wrong}" if wrong else None
+
+    def wait_settled(self, worker: Process | None = None, timeout: float = 30) -> float:
+        """Seconds until every partition is consumed by exactly one live worker."""
+        started = time.monotonic()
+        while (problem := self.unsettled()) is not None:
+            if worker is not None and worker.popen.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{worker.tail()}")
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not settled after {timeout}s: {problem}")
+            time.sleep(0.05)
+        return time.monotonic() - started
 
     def stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
 
-    def start_scheduler(self) -> None:
-        self.scheduler = start_booking(["scheduler"], self.env, self.log_dir / "scheduler.log")
+    def start_scheduler(self, **env: str) -> Process:
+        self.scheduler = start_booking(
+            ["scheduler"], {**self.env, **env}, self.log_dir / "scheduler.log"
+        )
+        return self.scheduler
 
     def stop_scheduler(self) -> None:
         if self.scheduler is not None:
@@ -165,19 +216,26 @@ class Pipeline:
 def running_pipeline(
     tmp_path_factory: pytest.TempPathFactory, **extra_env: str
 ) -> Iterator[Pipeline]:
-    """The API on a database of its own, keys issued; workers are started by the tests."""
+    """The API on a database and a Redis of its own, keys issued; workers are started by the
+    tests."""
     server = postgres_server_url()
-    redis_url = str(make_url(redis_server_url()).set(database=str(REDIS_DB)))
-    redis.Redis.from_url(redis_url).flushdb()
-    database = create_postgres_database(server)
     log_dir = tmp_path_factory.mktemp("pipeline")
+    with own_redis(log_dir / "redis") as private:
+        yield from _pipeline(server, private, log_dir, extra_env)
+
+
+def _pipeline(
+    server: str, private: OwnRedis, log_dir: Path, extra_env: dict[str, str]
+) -> Iterator[Pipeline]:
+    redis_url = private.url
+    database = create_postgres_database(server)
     env = {
         "DATABASE_URL": database.url,
         "REDIS_URL": redis_url,
         "BOOKING_PARTITIONS": str(PARTITIONS),
         "PENDING_AFTER_SECONDS": "2",
         "SWEEP_INTERVAL_SECONDS": "1",
-        "LOG_LEVEL": "INFO",  # the worker's "ready." line says it consumes
+        "LOG_LEVEL": "INFO",
         **extra_env,
     }
     port = free_port()
@@ -189,7 +247,15 @@ def running_pipeline(
     ]
     admin, client, other = ({"Authorization": f"Bearer {i.key}"} for i in issued)
     pipe = Pipeline(
-        f"http://127.0.0.1:{port}", admin, client, other, env, database.url, redis_url, log_dir
+        f"http://127.0.0.1:{port}",
+        admin,
+        client,
+        other,
+        env,
+        database.url,
+        redis_url,
+        log_dir,
+        private,
     )
     pipe.signing_secret = issued[1].signing_secret
     try:
@@ -200,7 +266,6 @@ def running_pipeline(
         pipe.stop_scheduler()
         api.stop()
         drop_postgres_database(database)
-        redis.Redis.from_url(redis_url).flushdb()
 
 
 @pytest.fixture(scope="module")

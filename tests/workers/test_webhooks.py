@@ -19,7 +19,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.webhook_servers import Answer, Call, Receiver
-from tests.workers.conftest import Pipeline, running_pipeline, slot
+from tests.workers.conftest import PARTITIONS, Pipeline, running_pipeline, slot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -377,7 +377,7 @@ def test_worker_killed_between_commit_and_publish_still_delivers_once_per_endpoi
     register(api, pipe, receiver.url(first))
     register(api, pipe, receiver.url(second))
     provider_id = provider(api, pipe)
-    booking_queues = ",".join(f"bookings.{p}" for p in range(8))
+    booking_queues = ",".join(f"bookings.{p}" for p in range(PARTITIONS))
     worker = pipe.start_worker(f"--queues={booking_queues}")  # decides, never publishes
     try:
         requests = [book(api, pipe, provider_id, hour) for hour in range(9, 15)]
