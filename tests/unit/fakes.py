@@ -330,6 +330,7 @@ class FakeNotifier:
     completed: list[UUID] = field(default_factory=list)
     availability: list[tuple[UUID, int]] = field(default_factory=list)
     changed: list[tuple[UUID, int]] = field(default_factory=list)
+    events_recorded_calls: int = 0
 
     async def requests_completed(self, request_ids: Sequence[UUID]) -> None:
         self.completed.extend(request_ids)
@@ -339,6 +340,9 @@ class FakeNotifier:
 
     async def provider_changed(self, provider_id: UUID, version: int) -> None:
         self.changed.append((provider_id, version))
+
+    async def events_recorded(self) -> None:
+        self.events_recorded_calls += 1
 
 
 @dataclass

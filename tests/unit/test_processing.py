@@ -95,6 +95,7 @@ def test_a_provider_s_requests_are_decided_in_accept_order_whoever_was_woken() -
         (RequestStatus.REJECTED, "slot_unavailable"),
     ]
     assert sorted(notifier.completed) == sorted([a, b, c])
+    assert notifier.events_recorded_calls == 1  # one wake-up for the webhook publisher
 
 
 def test_a_second_wake_up_for_a_decided_request_changes_nothing() -> None:
