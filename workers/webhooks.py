@@ -21,14 +21,11 @@ from domain.ports import AttemptRecord
 from domain.use_cases.webhooks import DeliveryLimits, DeliveryPump
 from domain.webhooks import AttemptOutcome, RetryPolicy
 from infra.database import make_engine
-from infra.dns import HostResolver
-from infra.event_stream import RedisEventStream
 from infra.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY
 from infra.queue import WEBHOOKS_WAKE_TASK
 from infra.redis_client import redis_client
 from infra.settings import Settings
 from infra.unit_of_work import SqlDatabase
-from infra.webhook_sender import AiohttpWebhookSender
 
 log = logging.getLogger("webhooks")
 
@@ -86,12 +83,12 @@ class WebhookService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pump: DeliveryPump | None = None
         self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
 
     def start(self) -> None:
+        """Start delivering; the worker does not wait for it (wake-ups before then are not
+        needed: the pump looks for work as soon as it runs)."""
         self._thread.start()
-        self._ready.wait(30)
 
     def wake(self) -> None:
         if self._loop is not None and self._pump is not None:
@@ -106,6 +103,12 @@ class WebhookService:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
+        # Imported here, on the delivery thread: the HTTP client and DNS library would add
+        # seconds to the start of every worker and of the scheduler on a busy machine.
+        from infra.dns import HostResolver  # noqa: PLC0415
+        from infra.event_stream import RedisEventStream  # noqa: PLC0415
+        from infra.webhook_sender import AiohttpWebhookSender  # noqa: PLC0415
+
         settings = self._settings
         database = SqlDatabase(make_engine(settings.database_url, _DATABASE_CONNECTIONS))
         redis = redis_client(settings.redis_url)
@@ -129,7 +132,6 @@ class WebhookService:
         )
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._ready.set()
         try:
             await self._pump.run(self._stop)
         finally:
