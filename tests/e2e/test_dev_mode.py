@@ -42,6 +42,8 @@ def test_booking_dev_books_and_decides_with_no_environment(tmp_path: Path) -> No
     try:
         admin, client, signing_secret = _keys(log, dev)
         wait_until_ready(base, Process(dev, log), timeout=60)
+        # Its worker consumes (it can take long to start on a loaded machine).
+        Process(dev, log).wait_for_log(" ready.", timeout=120)
         assert (tmp_path / ".booking" / "booking.db").exists()
         with httpx.Client(base_url=base, timeout=30) as http:
             week = {

@@ -125,6 +125,8 @@ class Pipeline:
         self.scheduler = start_booking(
             ["scheduler"], {**self.env, **env}, self.log_dir / "scheduler.log"
         )
+        # Beat takes a while to start on a loaded machine; tests time what it does, not that.
+        self.scheduler.wait_for_log("beat: Starting", timeout=120)
         return self.scheduler
 
     def stop_scheduler(self) -> None:
