@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
@@ -12,13 +11,13 @@ from litestar.params import FromPath
 
 from api.availability_render import AvailabilityBody, render_answer
 from api.common import day_query, parse_day, parse_id
-from api.dependencies import Injected
+from api.dependencies import AvailabilityReading, Injected
 from api.errors import READ_PROBLEMS
 from api.fairness import ConcurrencyCaps, Offload
 from domain.availability import AvailabilityQuery
 from domain.errors import FieldError, ValidationFailed
 from domain.model import ApiClient
-from domain.ports import AvailabilityDays, KeptDays
+from domain.ports import KeptDays
 
 
 def requested_days(day: str | None, first: str | None, last: str | None) -> tuple[date, date]:
@@ -92,18 +91,16 @@ class AvailabilityController(Controller):
     async def availability(
         self,
         provider_id: FromPath[str],
-        client: Injected[ApiClient],
-        availability: Injected[AvailabilityDays],
-        computations: Injected[ConcurrencyCaps],
-        offload: Injected[Offload],
-        availability_max_slots: Injected[int],
-        now: Injected[datetime],
-        zone: Injected[ZoneInfo | None],
+        availability_reading: Injected[AvailabilityReading],
         date_: Annotated[str | None, day_query("date")] = None,
         from_: Annotated[str | None, day_query("from")] = None,
         to: Annotated[str | None, day_query("to")] = None,
     ) -> Response[bytes]:
         """Bookable slots on one date, or from `from` to `to` inclusive (at most 62 days)."""
+        reading = availability_reading
+        client, zone, availability = reading.client, reading.zone, reading.availability
+        computations, offload, now = reading.computations, reading.offload, reading.now
+        availability_max_slots = reading.max_slots
         query = AvailabilityQuery(
             parse_id(provider_id, "provider"),
             *requested_days(date_, from_, to),

@@ -15,14 +15,13 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.common import Cursor, Limit, PageBody, parse_date_time, parse_day, parse_id
-from api.dependencies import CallbackCheck, Completions, Injected
+from api.dependencies import Accepting, CallbackCheck, Injected, Reading
 from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
-from api.fairness import ConcurrencyCaps
 from domain.availability import day_window
 from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import FieldError, ValidationFailed
-from domain.model import ApiClient, Booking, BookingStatus, RequestStatus
-from domain.ports import BookingFilter, Notifier, UnitOfWork
+from domain.model import Booking, BookingStatus, RequestStatus
+from domain.ports import BookingFilter
 from domain.schedule import load_zone
 from domain.use_cases import booking_requests as use_cases
 from domain.use_cases.booking_requests import Accepted, Intake, RequestView
@@ -164,11 +163,10 @@ class BookingController(Controller):
     async def book(
         self,
         data: JSONBody[BookingCreate],
-        intake: Injected[Intake],
-        zone: Injected[ZoneInfo | None],
-        callback_check: Injected[CallbackCheck],
+        accepting: Injected[Accepting],
     ) -> Response[BookingRequestBody]:
         """Request a booking; poll the request at `Location` for the outcome."""
+        intake, zone, callback_check = accepting.intake, accepting.zone, accepting.check_callback
         _check_metadata(data.metadata)
         await _check_callback(data.callback_url, callback_check)
         accepted = await use_cases.request_booking(
@@ -189,10 +187,10 @@ class BookingController(Controller):
         self,
         booking_id: FromPath[str],
         data: JSONBody[RescheduleBody],
-        intake: Injected[Intake],
-        zone: Injected[ZoneInfo | None],
+        accepting: Injected[Accepting],
     ) -> Response[BookingRequestBody]:
         """Request moving a booking to another slot."""
+        intake, zone = accepting.intake, accepting.zone
         accepted = await use_cases.request_reschedule(
             RequestReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
             intake,
@@ -217,12 +215,15 @@ class BookingController(Controller):
     async def get_one(
         self,
         booking_id: FromPath[str],
-        client: Injected[ApiClient],
-        reader: Injected[UnitOfWork],
-        notifier: Injected[Notifier],
-        zone: Injected[ZoneInfo | None],
+        reading: Injected[Reading],
     ) -> BookingBody:
         """A booking of yours (admin: anyone's)."""
+        client, zone, reader, notifier = (
+            reading.client,
+            reading.zone,
+            reading.reader,
+            reading.notifier,
+        )
         view = await use_cases.view_booking(
             parse_id(booking_id, "booking"), client, reader, notifier
         )
@@ -231,10 +232,7 @@ class BookingController(Controller):
     @get("/", responses=READ_PROBLEMS)
     async def list_all(
         self,
-        client: Injected[ApiClient],
-        reader: Injected[UnitOfWork],
-        notifier: Injected[Notifier],
-        zone: Injected[ZoneInfo | None],
+        reading: Injected[Reading],
         provider_id: Annotated[str | None, QueryParameter(max_length=36)] = None,
         customer_id: Annotated[str | None, QueryParameter(max_length=255)] = None,
         status: Annotated[BookingStatus | None, QueryParameter()] = None,
@@ -244,6 +242,12 @@ class BookingController(Controller):
         cursor: Cursor = None,
     ) -> PageBody[BookingBody]:
         """Your bookings (admin: everyone's), by start time; `from`/`to` bound the start."""
+        client, zone, reader, notifier = (
+            reading.client,
+            reading.zone,
+            reading.reader,
+            reading.notifier,
+        )
         where = BookingFilter(
             provider_id=_filter_id(provider_id),
             customer_id=customer_id,
@@ -289,12 +293,7 @@ class BookingRequestController(Controller):
     async def get_one(
         self,
         request_id: FromPath[str],
-        client: Injected[ApiClient],
-        reader: Injected[UnitOfWork],
-        notifier: Injected[Notifier],
-        completions: Injected[Completions],
-        long_polls: Injected[ConcurrencyCaps],
-        zone: Injected[ZoneInfo | None],
+        reading: Injected[Reading],
         wait: Annotated[
             float,
             QueryParameter(
@@ -305,6 +304,13 @@ class BookingRequestController(Controller):
         ] = 0,
     ) -> Response[BookingRequestBody]:
         """The status of a booking request; `pending` answers carry `Retry-After: 1`."""
+        client, zone, reader, notifier = (
+            reading.client,
+            reading.zone,
+            reading.reader,
+            reading.notifier,
+        )
+        completions, long_polls = reading.completions, reading.long_polls
         ident = parse_id(request_id, "booking request")
 
         async def look() -> RequestView:

@@ -1,19 +1,28 @@
 """What handlers may ask for, by name (Litestar `Provide`), and where each comes from.
 
-Handlers name what they need (`reader`, `uow`, `notifier`, `intake`, `now`, `zone`, ...)
-and get domain ports, never the runtime or infra types: this module and api/app.py are
-the only parts of `api` that import `infra` (an import-linter contract holds them to it).
+Handlers name what they need (`reader`, `uow`, `notifier`, `now`, `intake`, `zone`, ...)
+and get domain ports, never the runtime or infra types: this module, api/runtime.py,
+api/app.py and api/asgi.py are the only parts of `api` that import `infra` (an
+import-linter contract holds the others to it).
+
+Litestar resolves the dependencies of one level of a handler's graph concurrently, in an
+anyio task group, as soon as there are two (litestar-org/litestar#4563); that costs more
+than a cached availability answer itself. So the busiest handlers take one dependency that
+holds all they need (`Accepting`, `Reading`, `AvailabilityReading`), built on the `zone`
+dependency: a chain, resolved with plain awaits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol, TypeAlias, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from litestar import Request
 from litestar.di import Dependency, Provide
 from litestar.params import HeaderParameter, SkipValidationMarker
 
@@ -60,6 +69,40 @@ def provide_zone(timezone: TimezoneHeader = None) -> ZoneInfo | None:
     return parse_zone_header(timezone)
 
 
+@dataclass(frozen=True, slots=True)
+class Accepting:
+    """What the handlers that accept a booking request need."""
+
+    intake: Intake
+    zone: ZoneInfo | None  # the request's Timezone
+    check_callback: CallbackCheck
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the handlers that read bookings and booking requests need."""
+
+    client: ApiClient
+    zone: ZoneInfo | None  # the request's Timezone
+    reader: UnitOfWork
+    notifier: Notifier
+    completions: Completions
+    long_polls: ConcurrencyCaps
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityReading:
+    """What the availability handler needs."""
+
+    client: ApiClient
+    zone: ZoneInfo | None  # the request's Timezone
+    availability: AvailabilityDays
+    computations: ConcurrencyCaps
+    offload: Offload
+    max_slots: int
+    now: datetime
+
+
 def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
     """Every dependency a handler of this app may name, read from `runtime` per request."""
 
@@ -93,27 +136,61 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
     def completions() -> Completions:
         return runtime.completions
 
-    def intake(client: Injected[ApiClient], idempotency_key: IdempotencyKey = None) -> Intake:
-        """What accepting a request needs: one write, the queue, the provider catalog, now."""
+    def new_intake(client: ApiClient, key: str | None) -> Intake:
         return Intake(
             client=client,
-            key=idempotency_key,
+            key=key,
             uow=runtime.database.single_writer(),
             queue=runtime.queue,
             catalog=runtime.catalog,
             now=runtime.clock(),
         )
 
-    def callback_check() -> CallbackCheck:
-        """Checks callback and webhook endpoint URLs alike (API.md's SSRF rule)."""
+    def intake(client: Injected[ApiClient], idempotency_key: IdempotencyKey = None) -> Intake:
+        """What accepting a request needs: one write, the queue, the provider catalog, now."""
+        return new_intake(client, idempotency_key)
+
+    async def check_callback(url: str) -> str | None:
         settings = runtime.settings
         allow_private = settings.webhook_allow_private_targets
         resolve = runtime.host_resolver.addresses if settings.webhook_dns_servers else None
+        return await target_problem(url, allow_private, runtime.resolved_hosts, resolve)
 
-        async def check(url: str) -> str | None:
-            return await target_problem(url, allow_private, runtime.resolved_hosts, resolve)
+    def callback_check() -> CallbackCheck:
+        """Checks callback and webhook endpoint URLs alike (API.md's SSRF rule)."""
+        return check_callback
 
-        return check
+    # The bundles read the caller from the request rather than from the `client` dependency:
+    # a second dependency beside `zone` would bring the task group back.
+    def accepting(
+        zone: Injected[ZoneInfo | None],
+        request: Request[Any, Any, Any],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Accepting:
+        return Accepting(new_intake(current_client(request), idempotency_key), zone, check_callback)
+
+    def reading(zone: Injected[ZoneInfo | None], request: Request[Any, Any, Any]) -> Reading:
+        return Reading(
+            current_client(request),
+            zone,
+            runtime.reader(),
+            runtime.notifier,
+            runtime.completions,
+            runtime.long_polls,
+        )
+
+    def availability_reading(
+        zone: Injected[ZoneInfo | None], request: Request[Any, Any, Any]
+    ) -> AvailabilityReading:
+        return AvailabilityReading(
+            current_client(request),
+            zone,
+            runtime.availability,
+            runtime.computations,
+            runtime.pool.run,
+            runtime.settings.availability_max_slots,
+            runtime.clock(),
+        )
 
     def secret_overlap() -> timedelta:
         """How long a rotated webhook secret keeps signing beside the new one."""
@@ -136,6 +213,9 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         "availability_max_slots": availability_max_slots,
         "completions": completions,
         "intake": intake,
+        "accepting": accepting,
+        "reading": reading,
+        "availability_reading": availability_reading,
         "callback_check": callback_check,
         "secret_overlap": secret_overlap,
         "probes": probes,
