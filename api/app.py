@@ -5,33 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
-from litestar import Litestar, MediaType, Request, Router, get
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar import Litestar, Router
 from redis.asyncio import Redis
 
 from api.auth import require_key
 from api.availability import AvailabilityController
 from api.bookings import BookingController, BookingRequestController
 from api.dependencies import dependencies
+from api.docs import docs_router
 from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
+from api.openapi import allow_every_method, openapi_config, refine
 from api.providers import ProviderController
 from api.runtime import ApiRuntime, utc_now
 from api.strict_input import StrictInput, strict_request
 from api.webhooks import WebhookDeliveryController, WebhookEndpointController
 from infra.settings import Settings
-
-_SWAGGER = SwaggerRenderPlugin(path="/swagger")
-
-
-@get("/docs", include_in_schema=False, media_type=MediaType.HTML)
-async def docs(request: Request[Any, Any, Any]) -> bytes:
-    """Interactive API docs (Swagger UI) over /schema/openapi.json."""
-    return _SWAGGER.render(request, request.app.openapi_schema.to_schema())
 
 
 def create_app(
@@ -65,27 +55,16 @@ def create_app(
         ],
         security=[{"bearer": []}],
     )
-    return Litestar(
-        route_handlers=[v1, HealthController, docs],
+    app = Litestar(
+        route_handlers=[v1, HealthController, docs_router()],
         dependencies=dependencies(runtime),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[StrictInput(settings.max_body_bytes)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="Booking API",
-            version="1.0.0",
-            description=(
-                "Providers, DST-correct availability and bookings decided by partitioned "
-                "workers. Errors are RFC 9457 problem details."
-            ),
-            path="/schema",
-            render_plugins=[JsonRenderPlugin(), _SWAGGER],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", description="API key")
-                }
-            ),
-        ),
+        openapi_config=openapi_config(),
+        before_send=[allow_every_method],
         debug=False,
     )
+    refine(app.openapi_schema)
+    return app

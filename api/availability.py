@@ -7,12 +7,12 @@ from typing import Annotated
 
 from litestar import Controller, MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
 
 from api.availability_render import AvailabilityBody, render_answer
-from api.common import day_query, parse_day, parse_id
+from api.common import ProviderIdPath, day_query, parse_day, parse_id
 from api.dependencies import AvailabilityReading, Injected
 from api.errors import READ_PROBLEMS
+from api.examples import AVAILABILITY_IN_BERLIN, examples
 from api.fairness import ConcurrencyCaps, Offload
 from domain.availability import AvailabilityQuery
 from domain.errors import FieldError, ValidationFailed
@@ -82,21 +82,42 @@ class AvailabilityController(Controller):
 
     @get(
         "/",
+        summary="Bookable slots of a provider",
+        operation_id="getAvailability",
         responses={
             **READ_PROBLEMS,
             # The body is rendered once and cached as bytes; this documents its shape.
-            200: ResponseSpec(AvailabilityBody, description="Bookable slots, in order"),
+            200: ResponseSpec(
+                AvailabilityBody,
+                description="Bookable slots, in order",
+                generate_examples=False,
+                examples=examples(new_york_provider_seen_from_berlin=AVAILABILITY_IN_BERLIN),
+            ),
         },
     )
     async def availability(
         self,
-        provider_id: FromPath[str],
+        provider_id: ProviderIdPath,
         availability_reading: Injected[AvailabilityReading],
-        date_: Annotated[str | None, day_query("date")] = None,
-        from_: Annotated[str | None, day_query("from")] = None,
-        to: Annotated[str | None, day_query("to")] = None,
+        date_: Annotated[
+            str | None,
+            day_query("date", "One calendar date in the request's zone; not with `from`/`to`."),
+        ] = None,
+        from_: Annotated[
+            str | None,
+            day_query("from", "First date (inclusive), with `to`; not with `date`."),
+        ] = None,
+        to: Annotated[
+            str | None,
+            day_query("to", "Last date (inclusive, at most 62 days after `from`)."),
+        ] = None,
     ) -> Response[bytes]:
-        """Bookable slots on one date, or from `from` to `to` inclusive (at most 62 days)."""
+        """The slots a client can book on one date (`date`), or from `from` to `to` inclusive
+        (at most 62 days): give `date`, or both `from` and `to`. Dates are calendar days in the
+        request's zone (the `Timezone` header, else the provider's), and slots are shown in it:
+        a Berlin client asking for 2026-12-07 sees a New York provider's Monday from 15:00+01:00.
+        Spring-forward days skip the missing hour; fall-back days offer the repeated hour once.
+        `from` after `to`, more than 62 days, or more slots than one answer holds is a 422."""
         reading = availability_reading
         client, zone, availability = reading.client, reading.zone, reading.availability
         computations, offload, now = reading.computations, reading.offload, reading.now

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -15,15 +16,21 @@ import msgspec
 
 
 class SlotBody(msgspec.Struct):
-    start: datetime
-    end: datetime
+    """A bookable slot; book it by sending its `start`."""
+
+    start: Annotated[datetime, msgspec.Meta(description="RFC 3339, in the request's zone.")]
+    end: Annotated[datetime, msgspec.Meta(description="`start` + `slot_minutes` of real time.")]
 
 
 class AvailabilityBody(msgspec.Struct):
-    provider_id: UUID
-    timezone: str
-    slot_minutes: int
-    slots: list[SlotBody]
+    """The bookable slots over the dates asked for, in order."""
+
+    provider_id: Annotated[UUID, msgspec.Meta(description="The provider asked about.")]
+    timezone: Annotated[
+        str, msgspec.Meta(description="The zone the dates were read in and times are shown in.")
+    ]
+    slot_minutes: Annotated[int, msgspec.Meta(description="The provider's slot length.")]
+    slots: Annotated[list[SlotBody], msgspec.Meta(description="Bookable slots, in order.")]
 
 
 def render_answer(

@@ -11,16 +11,40 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.common import Cursor, Limit, PageBody, parse_date_time, parse_day, parse_id
+from api.common import (
+    CALLBACK_URL_PATTERN,
+    START_PATTERN,
+    BookingIdPath,
+    Cursor,
+    Limit,
+    PageBody,
+    RequestIdPath,
+    parse_date_time,
+    parse_day,
+    parse_id,
+)
 from api.dependencies import Accepting, CallbackCheck, Injected, Reading
-from api.errors import READ_PROBLEMS, WRITE_PROBLEMS
+from api.errors import READ_PROBLEMS, WRITE_PROBLEMS, WRITE_STATUSES, problems
+from api.examples import (
+    BOOKING,
+    CANCELLED_BOOKING,
+    FAST_REJECTIONS,
+    PENDING_REQUEST,
+    PROVIDER_ID,
+    REJECTIONS,
+    REQUEST_OUTCOMES,
+    SUCCEEDED_REQUEST,
+    examples,
+)
 from domain.availability import day_window
 from domain.commands import RequestBooking, RequestCancel, RequestReschedule
 from domain.errors import FieldError, ValidationFailed
-from domain.model import Booking, BookingStatus, RequestStatus
+from domain.model import Booking, BookingStatus, RequestKind, RequestStatus
 from domain.ports import BookingFilter
 from domain.schedule import load_zone
 from domain.use_cases import booking_requests as use_cases
@@ -33,58 +57,124 @@ Start = Annotated[
     str,
     msgspec.Meta(
         max_length=64,
-        description="RFC 3339; without an offset it is read in the request's time zone.",
-        examples=["2026-12-01T09:00:00-05:00"],
+        description="When the slot starts: an RFC 3339 date-time "
+        "(`2026-12-07T09:00:00-05:00`). Without an offset it is read in the request's time "
+        "zone. Must be on the provider's slot grid, inside its hours, after its notice and "
+        "within its horizon (else 422 with the rejection code). A date alone is a 422.",
+        examples=["2026-12-07T09:00:00-05:00"],
+        pattern=START_PATTERN,
     ),
 ]
 
 
 class BookingCreate(msgspec.Struct):
-    provider_id: UUID
+    """A booking to request; the outcome is decided by a worker."""
+
+    provider_id: Annotated[UUID, msgspec.Meta(description="The provider to book.")]
     start: Start
-    customer_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    callback_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
-    metadata: dict[str, Any] | None = None
+    customer_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=255, description="Your own reference for who the booking is for."
+            ),
+        ]
+        | None
+    ) = None
+    callback_url: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=2048,
+                description="An https or http URL that receives this request's events, signed "
+                "with your signing secret. Private, loopback and link-local targets are a 422 "
+                "unless the service allows them.",
+                pattern=CALLBACK_URL_PATTERN,
+            ),
+        ]
+        | None
+    ) = None
+    metadata: (
+        Annotated[
+            dict[str, Any],
+            msgspec.Meta(description="Any JSON object up to 4 KiB; kept with the booking."),
+        ]
+        | None
+    ) = None
 
 
 class RescheduleBody(msgspec.Struct):
+    """Where to move the booking."""
+
     start: Start
 
 
 class CancelBody(msgspec.Struct):
-    reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    """Why the booking is cancelled (optional)."""
+
+    reason: (
+        Annotated[str, msgspec.Meta(max_length=1000, description="Kept with the booking.")] | None
+    ) = None
 
 
 class BookingBody(msgspec.Struct):
-    id: UUID
-    provider_id: UUID
-    customer_id: str | None
-    start: datetime
-    end: datetime
-    status: str
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    cancelled_at: datetime | None
-    cancel_reason: str | None
+    """A booking, its times in the request's zone (else the provider's)."""
+
+    id: Annotated[UUID, msgspec.Meta(description="The booking's id.")]
+    provider_id: Annotated[UUID, msgspec.Meta(description="The provider booked.")]
+    customer_id: Annotated[str | None, msgspec.Meta(description="Your reference, as sent.")]
+    start: Annotated[datetime, msgspec.Meta(description="When it starts, RFC 3339.")]
+    end: Annotated[datetime, msgspec.Meta(description="`start` + the provider's slot length.")]
+    status: Annotated[BookingStatus, msgspec.Meta(description="`confirmed` or `cancelled`.")]
+    metadata: Annotated[dict[str, Any], msgspec.Meta(description="As sent when booking.")]
+    created_at: Annotated[datetime, msgspec.Meta(description="When it was confirmed.")]
+    updated_at: Annotated[datetime, msgspec.Meta(description="Its last change.")]
+    cancelled_at: Annotated[datetime | None, msgspec.Meta(description="When it was cancelled.")]
+    cancel_reason: Annotated[str | None, msgspec.Meta(description="The reason given, if any.")]
 
 
 class ErrorBody(msgspec.Struct):
-    code: str
-    message: str
+    """Why a request was rejected (or failed)."""
+
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            description="`slot_unavailable`, `outside_hours`, `not_on_slot_boundary`, "
+            "`in_past`, `too_soon`, `too_far_ahead`, `provider_not_found`, "
+            "`booking_not_found`, `booking_cancelled`; `internal_error` when it failed."
+        ),
+    ]
+    message: Annotated[str, msgspec.Meta(description="The reason, for a person to read.")]
 
 
 class BookingRequestBody(msgspec.Struct):
-    id: UUID
-    kind: str
-    status: str
-    provider_id: UUID
-    booking_id: UUID | None
-    start: datetime | None
-    booking: BookingBody | None
-    error: ErrorBody | None
-    created_at: datetime
-    completed_at: datetime | None
+    """A request to book, reschedule or cancel, and how it ended."""
+
+    id: Annotated[UUID, msgspec.Meta(description="The request's id (poll it at `Location`).")]
+    kind: Annotated[RequestKind, msgspec.Meta(description="`book`, `reschedule` or `cancel`.")]
+    status: Annotated[
+        RequestStatus,
+        msgspec.Meta(
+            description="`pending` until a worker decides; then `succeeded`, `rejected` or "
+            "(rarely) `failed`."
+        ),
+    ]
+    provider_id: Annotated[UUID, msgspec.Meta(description="The provider concerned.")]
+    booking_id: Annotated[
+        UUID | None, msgspec.Meta(description="The booking, once one exists (null before).")
+    ]
+    start: Annotated[
+        datetime | None, msgspec.Meta(description="The requested start (book, reschedule).")
+    ]
+    booking: Annotated[
+        BookingBody | None,
+        msgspec.Meta(
+            description="The booking as `GET /v1/bookings/{id}` shows it, once succeeded."
+        ),
+    ]
+    error: Annotated[ErrorBody | None, msgspec.Meta(description="Set when rejected or failed.")]
+    created_at: Annotated[datetime, msgspec.Meta(description="When it was accepted.")]
+    completed_at: Annotated[datetime | None, msgspec.Meta(description="When it was decided.")]
 
 
 def parse_start(raw: str, field: str = "start") -> datetime:
@@ -99,7 +189,7 @@ def booking_body(booking: Booking, zone_name: str) -> BookingBody:
         customer_id=booking.customer_id,
         start=booking.start.astimezone(zone),
         end=booking.end.astimezone(zone),
-        status=booking.status.value,
+        status=booking.status,
         metadata=booking.metadata,
         created_at=booking.created_at,
         updated_at=booking.updated_at,
@@ -118,8 +208,8 @@ def request_body(view: RequestView, shown_in: str | None = None) -> BookingReque
     )
     return BookingRequestBody(
         id=request.id,
-        kind=request.kind.value,
-        status=request.status.value,
+        kind=request.kind,
+        status=request.status,
         provider_id=request.provider_id,
         booking_id=request.booking_id,
         start=request.start.astimezone(zone) if request.start else None,
@@ -132,7 +222,7 @@ def request_body(view: RequestView, shown_in: str | None = None) -> BookingReque
 
 def _accepted(accepted: Accepted, shown_in: str | None) -> Response[BookingRequestBody]:
     request = accepted.request
-    body = request_body(RequestView(request, None, accepted.zone), shown_in)
+    body = request_body(RequestView(request, accepted.booking, accepted.zone), shown_in)
     return Response(
         body,
         status_code=HTTP_202_ACCEPTED,
@@ -155,17 +245,83 @@ def _check_metadata(metadata: dict[str, Any] | None) -> None:
         )
 
 
+_LOCATION = ResponseHeader(
+    name="Location",
+    description="The booking request to poll: `/v1/booking-requests/{id}`.",
+    documentation_only=True,
+    required=True,
+)
+_RETRY_AFTER = ResponseHeader(
+    name="Retry-After",
+    description="`1` while the request is pending: poll again after a second.",
+    documentation_only=True,
+)
+_ACCEPTED_SPEC = ResponseSpec(
+    BookingRequestBody,
+    description="Accepted: the request, `pending` (an idempotent replay: as it is now)",
+    generate_examples=False,
+    examples=examples(pending=PENDING_REQUEST, replay_of_a_succeeded_request=SUCCEEDED_REQUEST),
+)
+# Booking and rescheduling fail fast with the rejection codes that need no other booking.
+BOOKING_PROBLEMS = problems(
+    *WRITE_STATUSES,
+    extra={422: [(code, REJECTIONS[code]) for code in FAST_REJECTIONS]},
+)
+
+
+def _bound_query(name: str, meaning: str) -> QueryParameter:
+    return QueryParameter(
+        name=name,
+        max_length=64,
+        description=f"Bookings starting {meaning} this date (`YYYY-MM-DD`, a calendar day in "
+        "the request's zone) or date-time (RFC 3339; without an offset, in the request's zone).",
+        schema_extra={"any_of": [{"format": "date"}, {"format": "date-time"}]},
+    )
+
+
 class BookingController(Controller):
     path = "/bookings"
     tags = ["bookings"]
 
-    @post("/", status_code=HTTP_202_ACCEPTED, responses=WRITE_PROBLEMS)
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Request a booking",
+        operation_id="requestBooking",
+        responses={**BOOKING_PROBLEMS, 202: _ACCEPTED_SPEC},
+        response_headers=[_LOCATION],
+    )
     async def book(
         self,
-        data: JSONBody[BookingCreate],
+        data: Annotated[
+            BookingCreate,
+            Body(
+                examples=examples(
+                    new_york_morning={
+                        "provider_id": PROVIDER_ID,
+                        "start": "2026-12-07T09:00:00-05:00",
+                        "customer_id": "patient-123",
+                        "callback_url": "https://example.org/hooks/booking",
+                        "metadata": {"room": "4"},
+                    },
+                    berlin_client_local_time={
+                        "provider_id": PROVIDER_ID,
+                        "start": "2026-12-07T15:00:00",
+                    },
+                )
+            ),
+        ],
         accepting: Injected[Accepting],
     ) -> Response[BookingRequestBody]:
-        """Request a booking; poll the request at `Location` for the outcome."""
+        """Accepts a booking request at once (202) and returns it `pending`, with `Location`
+        to poll. Checks that need no other booking fail fast with a 422 and the rejection code
+        (`in_past`, `too_soon`, `too_far_ahead`, `outside_hours`, `not_on_slot_boundary`);
+        whether the slot is free is decided by a worker (`slot_unavailable`).
+
+        With an `Idempotency-Key`, the same key and body again return the original request
+        as `GET /v1/booking-requests/{id}` shows it now, and book nothing more; the same key
+        with another body is a 409. Starts are compared as instants (`Z` and `-05:00` spellings
+        of one instant are the same body)."""
         intake, zone, callback_check = accepting.intake, accepting.zone, accepting.check_callback
         _check_metadata(data.metadata)
         await _check_callback(data.callback_url, callback_check)
@@ -182,14 +338,26 @@ class BookingController(Controller):
         )
         return _accepted(accepted, zone.key if zone else None)
 
-    @post("/{booking_id:str}/reschedule", status_code=HTTP_202_ACCEPTED, responses=WRITE_PROBLEMS)
+    @post(
+        "/{booking_id:str}/reschedule",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Request a reschedule",
+        operation_id="requestReschedule",
+        responses={**BOOKING_PROBLEMS, 202: _ACCEPTED_SPEC},
+        response_headers=[_LOCATION],
+    )
     async def reschedule(
         self,
-        booking_id: FromPath[str],
-        data: JSONBody[RescheduleBody],
+        booking_id: BookingIdPath,
+        data: Annotated[
+            RescheduleBody,
+            Body(examples=examples(an_hour_later={"start": "2026-12-07T10:00:00-05:00"})),
+        ],
         accepting: Injected[Accepting],
     ) -> Response[BookingRequestBody]:
-        """Request moving a booking to another slot."""
+        """Accepts moving one of your bookings to another start (202, a request to poll).
+        The same fast checks as booking apply; the worker moves it only if the new slot is
+        free (else `slot_unavailable`, and the booking stays where it was)."""
         intake, zone = accepting.intake, accepting.zone
         accepted = await use_cases.request_reschedule(
             RequestReschedule(parse_id(booking_id, "booking"), parse_start(data.start), zone),
@@ -197,27 +365,52 @@ class BookingController(Controller):
         )
         return _accepted(accepted, zone.key if zone else None)
 
-    @post("/{booking_id:str}/cancel", status_code=HTTP_202_ACCEPTED, responses=WRITE_PROBLEMS)
+    @post(
+        "/{booking_id:str}/cancel",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Request a cancellation",
+        operation_id="requestCancel",
+        responses={**WRITE_PROBLEMS, 202: _ACCEPTED_SPEC},
+        response_headers=[_LOCATION],
+    )
     async def cancel(
         self,
-        booking_id: FromPath[str],
+        booking_id: BookingIdPath,
         intake: Injected[Intake],
-        data: JSONBody[CancelBody | None] = None,
+        data: Annotated[
+            CancelBody | None,
+            Body(examples=examples(with_reason={"reason": "patient is unwell"})),
+        ] = None,
     ) -> Response[BookingRequestBody]:
-        """Request cancelling a booking."""
+        """Accepts cancelling one of your bookings (202, a request to poll); the body and its
+        `reason` are optional. Cancelling a cancelled booking is rejected
+        `booking_cancelled`."""
         accepted = await use_cases.request_cancel(
             RequestCancel(parse_id(booking_id, "booking"), data.reason if data else None),
             intake,
         )
         return _accepted(accepted, None)
 
-    @get("/{booking_id:str}", responses=READ_PROBLEMS)
+    @get(
+        "/{booking_id:str}",
+        summary="Get a booking",
+        operation_id="getBooking",
+        responses={
+            **READ_PROBLEMS,
+            200: ResponseSpec(
+                BookingBody,
+                description="The booking",
+                generate_examples=False,
+                examples=examples(confirmed=BOOKING, cancelled=CANCELLED_BOOKING),
+            ),
+        },
+    )
     async def get_one(
         self,
-        booking_id: FromPath[str],
+        booking_id: BookingIdPath,
         reading: Injected[Reading],
     ) -> BookingBody:
-        """A booking of yours (admin: anyone's)."""
+        """One of your bookings (admin key: anyone's), times in the request's zone."""
         client, zone, reader, notifier = (
             reading.client,
             reading.zone,
@@ -229,19 +422,45 @@ class BookingController(Controller):
         )
         return booking_body(view.booking, zone.key if zone else view.zone)
 
-    @get("/", responses=READ_PROBLEMS)
+    @get(
+        "/",
+        summary="List bookings",
+        operation_id="listBookings",
+        responses={
+            **READ_PROBLEMS,
+            200: ResponseSpec(
+                PageBody[BookingBody],
+                description="A page of bookings, by start",
+                generate_examples=False,
+                examples=examples(page={"items": [BOOKING], "next_cursor": None}),
+            ),
+        },
+    )
     async def list_all(
         self,
         reading: Injected[Reading],
-        provider_id: Annotated[str | None, QueryParameter(max_length=36)] = None,
-        customer_id: Annotated[str | None, QueryParameter(max_length=255)] = None,
-        status: Annotated[BookingStatus | None, QueryParameter()] = None,
-        from_: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
-        to: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        provider_id: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=36,
+                description="Only this provider's bookings.",
+                schema_extra={"format": "uuid"},
+            ),
+        ] = None,
+        customer_id: Annotated[
+            str | None, QueryParameter(max_length=255, description="Only this customer's.")
+        ] = None,
+        status: Annotated[
+            BookingStatus | None, QueryParameter(description="Only bookings in this status.")
+        ] = None,
+        from_: Annotated[str | None, _bound_query("from", "at or after")] = None,
+        to: Annotated[str | None, _bound_query("to", "before the end of")] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> PageBody[BookingBody]:
-        """Your bookings (admin: everyone's), by start time; `from`/`to` bound the start."""
+        """Your bookings (admin key: everyone's), by start time. `from` and `to` bound the
+        start: a date is a whole calendar day in the request's zone (UTC without one), so
+        `from=2026-12-01&to=2026-12-07` is those seven days; a date-time is an instant."""
         client, zone, reader, notifier = (
             reading.client,
             reading.zone,
@@ -289,10 +508,24 @@ class BookingRequestController(Controller):
     path = "/booking-requests"
     tags = ["bookings"]
 
-    @get("/{request_id:str}", responses=READ_PROBLEMS)
+    @get(
+        "/{request_id:str}",
+        summary="Poll a booking request",
+        operation_id="getBookingRequest",
+        responses={
+            **READ_PROBLEMS,
+            200: ResponseSpec(
+                BookingRequestBody,
+                description="The request; `pending` ones carry `Retry-After: 1`",
+                generate_examples=False,
+                examples=REQUEST_OUTCOMES,
+            ),
+        },
+        response_headers=[_RETRY_AFTER],
+    )
     async def get_one(
         self,
-        request_id: FromPath[str],
+        request_id: RequestIdPath,
         reading: Injected[Reading],
         wait: Annotated[
             float,
@@ -303,7 +536,9 @@ class BookingRequestController(Controller):
             ),
         ] = 0,
     ) -> Response[BookingRequestBody]:
-        """The status of a booking request; `pending` answers carry `Retry-After: 1`."""
+        """The status of one of your booking requests. While `pending` the answer carries
+        `Retry-After: 1`; with `wait=N` it is held up to N seconds until the outcome is known.
+        Once `succeeded`, `booking` holds the booking as `GET /v1/bookings/{id}` shows it."""
         client, zone, reader, notifier = (
             reading.client,
             reading.zone,

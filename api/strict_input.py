@@ -27,7 +27,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types.asgi_types import HTTPRequestEvent
 
-from api.errors import PROBLEM_JSON, ProblemDetails
+from api.errors import PROBLEM_JSON, ProblemDetails, problem_type
 from domain.errors import BadRequest, FieldError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -240,12 +240,14 @@ def _checked_body(receive: Receive, content_type: bytes, limit: int) -> Receive:
 
 
 async def _answer(send: Send, refused: Refused) -> None:
+    code = refused.code.replace("-", "_")  # the one style of api.errors.problem
     body = msgspec.json.encode(
         ProblemDetails(
-            type=f"urn:booking:problem:{refused.code}",
+            type=problem_type(code),
             title=HTTPStatus(refused.status).phrase,
             status=refused.status,
             detail=refused.detail,
+            code=code,
             errors=refused.errors,
         )
     )

@@ -1,7 +1,7 @@
 """Slot grids per local date and the free slots left after bookings, notice and horizon.
 
 All instants here are aware datetimes in UTC; wall-clock times are naive datetimes read in the
-provider's zone. The rules are those of API.md ("Availability").
+provider's zone. The rules are those of docs/reference.md ("Availability").
 """
 
 from __future__ import annotations

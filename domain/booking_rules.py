@@ -67,6 +67,8 @@ def check_start(
             return slot
         if slot.start > start:
             break
+    if wall.fold and any(i.start <= minute < i.end for i in intervals):
+        _repeated_hour(start, zone)
     midnight = datetime.combine(day, datetime.min.time())
     for interval in intervals:
         opens = bound_to_instant(midnight + timedelta(minutes=interval.start), zone)
@@ -75,6 +77,18 @@ def check_start(
             return _not_on_grid(rules, start, closes)
     raise BookingRejected(
         "outside_hours", f"{start.astimezone(zone).isoformat()} is outside the provider's hours"
+    )
+
+
+def _repeated_hour(start: datetime, zone: ZoneInfo) -> NoReturn:
+    """A start in the second pass of a fall-back day's repeated hour: the grid offers that wall
+    time once, at its first occurrence."""
+    wall = start.astimezone(zone)
+    first = wall.replace(fold=0)
+    raise BookingRejected(
+        "not_on_slot_boundary",
+        f"{wall.isoformat()} is in the repeated hour of the clock change in {zone.key}; "
+        f"its slots are offered once, at the first occurrence ({first.isoformat()})",
     )
 
 

@@ -8,12 +8,12 @@ around the times asked for) and writes back what this returns.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID, uuid4
 
-from domain.availability import Span
+from domain.availability import Rules, Slot, Span
 from domain.booking_rules import check_start
 from domain.errors import BookingRejected
 from domain.events import (
@@ -56,6 +56,16 @@ class _Taken:
     def overlaps(self, span: Span, excluding: UUID | None = None) -> bool:
         return any(
             other.overlaps(span) for ident, other in self._spans.items() if ident != excluding
+        )
+
+    def overlaps_any(
+        self, shrink: Callable[[Span], Span], span: Span, excluding: UUID | None = None
+    ) -> bool:
+        """Whether `span` overlaps any blocked span once `shrink` has been applied to it."""
+        return any(
+            shrink(other).overlaps(span)
+            for ident, other in self._spans.items()
+            if ident != excluding
         )
 
     def put(self, booking: Booking) -> None:
@@ -148,7 +158,7 @@ def _apply(
     slot = check_start(rules, hours.get(day, ()), request.start, request.created_at, now)
     blocked = rules.blocked_span(slot.start, slot.end)
     if taken.overlaps(blocked, excluding=moving.id if moving else None):
-        raise BookingRejected("slot_unavailable", "that slot is already booked")
+        raise BookingRejected("slot_unavailable", _unavailable(rules, slot, taken, moving))
     if moving is not None:
         booking = dataclasses.replace(
             moving, start=slot.start, end=slot.end, blocked=blocked, updated_at=now
@@ -169,6 +179,28 @@ def _apply(
         )
     taken.put(booking)
     return booking
+
+
+def _unavailable(rules: Rules, slot: Slot, taken: _Taken, moving: Booking | None) -> str:
+    """Why a slot cannot be had: another booking's time, or only the buffers around it.
+
+    A booking's own time is its blocked span less the provider's buffers (those it was made
+    with may have differed since; the code is `slot_unavailable` either way).
+    """
+    before = timedelta(minutes=rules.buffer_before_minutes)
+    after = timedelta(minutes=rules.buffer_after_minutes)
+    own = Span(slot.start, slot.end)
+    if taken.overlaps_any(
+        lambda span: Span(span.start + before, max(span.start + before, span.end - after)),
+        own,
+        excluding=moving.id if moving else None,
+    ):
+        return "that slot is already booked"
+    return (
+        "that slot is free, but too close to another booking: the provider keeps "
+        f"{rules.buffer_before_minutes} minutes before and {rules.buffer_after_minutes} minutes "
+        "after each booking clear"
+    )
 
 
 def _target(request: BookingRequest, bookings: Mapping[UUID, Booking]) -> Booking:

@@ -48,7 +48,7 @@ class Forbidden(DomainError):
 
 
 class BookingRejected(DomainError):
-    """A booking request breaks a booking rule; `code` is one of API.md's rejection codes."""
+    """A booking request breaks a booking rule; `code` is a rejection code (docs/reference.md)."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

@@ -16,7 +16,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 MINUTES_PER_DAY = 24 * 60
 MAX_ZONE_NAME = 64
 
-_WALL_TIME = re.compile(r"(\d{2}):(\d{2})")
+_WALL_TIME = re.compile(r"(\d{2}):(\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -142,6 +142,11 @@ def _known_zone_names() -> frozenset[str]:
         for name in available_timezones()
         if name not in _NOT_IANA_NAMES and not name.startswith(_NOT_IANA_PREFIXES)
     )
+
+
+def zone_names() -> list[str]:
+    """Every zone name `load_zone` accepts, sorted."""
+    return sorted(_known_zone_names())
 
 
 def load_zone(name: str) -> ZoneInfo:

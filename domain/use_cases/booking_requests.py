@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
@@ -44,6 +44,7 @@ class Accepted:
     request: BookingRequest
     created: bool  # False when an Idempotency-Key replay returned the original
     zone: str  # the provider's zone, for showing times when the client named none
+    booking: Booking | None = None  # a replayed request's booking, once it succeeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,13 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
                         )
                     provider = await uow.providers.get(existing.provider_id)
                     zone = provider.timezone if provider else "UTC"
-                    return Accepted(existing, created=False, zone=zone)
+                    # The original as GET shows it now: a succeeded one with its booking.
+                    booking = (
+                        await uow.bookings.get(existing.booking_id)
+                        if existing.status is RequestStatus.SUCCEEDED and existing.booking_id
+                        else None
+                    )
+                    return Accepted(existing, created=False, zone=zone, booking=booking)
             built, zone = await build(uow)
             try:
                 request = await uow.requests.add(built)
@@ -146,6 +153,13 @@ def _zone_name(start: datetime, zone: ZoneInfo | None) -> str | None:
     return zone.key if zone is not None and start.tzinfo is None else None
 
 
+def _start_key(start: datetime) -> str:
+    """A start as the same body for Idempotency-Key: an instant, however its offset is written
+    (`14:00:00Z` and `09:00:00-05:00` are one start); a wall-clock time without an offset as
+    written (with the request's zone beside it in the fingerprint)."""
+    return start.astimezone(UTC).isoformat() if start.tzinfo is not None else start.isoformat()
+
+
 async def request_booking(
     new: RequestBooking,
     intake: Intake,
@@ -153,7 +167,7 @@ async def request_booking(
     print_ = fingerprint(
         RequestKind.BOOK,
         provider_id=new.provider_id,
-        start=new.start.isoformat(),
+        start=_start_key(new.start),
         zone=_zone_name(new.start, new.zone),
         customer_id=new.customer_id,
         callback_url=new.callback_url,
@@ -184,7 +198,7 @@ async def request_reschedule(
     print_ = fingerprint(
         RequestKind.RESCHEDULE,
         booking_id=new.booking_id,
-        start=new.start.isoformat(),
+        start=_start_key(new.start),
         zone=_zone_name(new.start, new.zone),
     )
 

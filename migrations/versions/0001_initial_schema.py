@@ -1,4 +1,4 @@
-"""The whole data model of ARCHITECTURE.md.
+"""The whole data model (docs/reference.md, "How it is built").
 
 Revision ID: 0001
 Revises:

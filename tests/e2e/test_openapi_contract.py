@@ -1,69 +1,58 @@
-"""schemathesis against a real `booking api` process: no 5xx, no answer that breaks the schema."""
+"""`schemathesis run --checks all` with every phase, stateful included, against a live
+`booking api`: no failure at all. schemathesis.toml (the repository's root) adds the check that
+a request the schema allows is refused only for a rule no schema can state.
+
+CI runs BOOKING_CONTRACT_EXAMPLES examples per operation (default 25); the issue's bar is 150:
+`BOOKING_CONTRACT_EXAMPLES=150 python -m pytest tests/e2e/test_openapi_contract.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import checks
+import httpx
 
-from domain.model import Role
-from tests.conftest import create_sqlite_database, issue_key
-from tests.servers import embedded_redis, running_api
+from tests.e2e.conftest import Served
+from tests.servers import ROOT
 
-EXAMPLES_PER_OPERATION = 60
-# No 5xx, and every answer within the documented status codes, content types, headers and
-# bodies. (positive_data_acceptance is left out on purpose: an unknown zone name or a made-up
-# cursor matches the schema's `string`, yet a 400 is the right answer to it.)
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_headers_conformance,
-    checks.response_schema_conformance,
-]
+EXAMPLES_PER_OPERATION = int(os.environ.get("BOOKING_CONTRACT_EXAMPLES", "25"))
+PHASES = "examples,coverage,fuzzing,stateful"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    directory = tmp_path_factory.mktemp("contract")
-    database = create_sqlite_database(directory)
-    admin = issue_key(database.url, Role.ADMIN, "contract admin")
-    with embedded_redis() as redis_url:
-        env = {"DATABASE_URL": database.url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
-        with running_api(env, directory) as base_url:
-            yield base_url, admin.key
+def test_schemathesis_finds_no_failure_in_any_phase(served: Served, tmp_path: Path) -> None:
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{served.base_url}/schema/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        PHASES,
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--header",
+        f"Authorization: Bearer {served.admin_key}",
+        "--seed",
+        "8",  # the same cases on every run; change it to explore
+        "--no-color",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    report = run.stdout + run.stderr
+    (tmp_path / "schemathesis.txt").write_text(report)
+    assert run.returncode == 0, report[-12000:]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        assert f"✅ {phase}" in report, report[-3000:]
 
 
-def test_every_operation_answers_within_its_schema(served: tuple[str, str]) -> None:
-    base_url, key = served
-    schema = schemathesis.openapi.from_url(f"{base_url}/schema/openapi.json")
-    headers = {"Authorization": f"Bearer {key}"}
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 9
-
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def answers_within_schema(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers, checks=CHECKS)
-
-        answers_within_schema()
-
-
-def test_openapi_document_lists_the_contract_paths(served: tuple[str, str]) -> None:
-    import httpx
-
-    base_url, _ = served
-    paths = httpx.get(f"{base_url}/schema/openapi.json").json()["paths"]
+def test_openapi_document_lists_the_contract_paths(served: Served) -> None:
+    document = httpx.get(f"{served.base_url}/schema/openapi.json").json()
+    paths = document["paths"]
     for path in (
         "/v1/providers",
         "/v1/providers/{provider_id}",
@@ -71,8 +60,17 @@ def test_openapi_document_lists_the_contract_paths(served: tuple[str, str]) -> N
         "/v1/providers/{provider_id}/overrides",
         "/v1/providers/{provider_id}/overrides/{day}",
         "/v1/providers/{provider_id}/availability",
+        "/v1/bookings",
+        "/v1/bookings/{booking_id}",
+        "/v1/bookings/{booking_id}/reschedule",
+        "/v1/bookings/{booking_id}/cancel",
+        "/v1/booking-requests/{request_id}",
         "/health/live",
         "/health/ready",
     ):
         assert path in paths
-    assert httpx.get(f"{base_url}/docs").status_code == 200
+    for operations in paths.values():
+        for method, operation in operations.items():
+            assert operation["summary"][0].isupper(), (method, operation["summary"])
+            assert len(operation["description"]) > 40, operation["operationId"]
+    assert httpx.get(f"{served.base_url}/docs").status_code == 200

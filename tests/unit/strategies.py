@@ -231,7 +231,7 @@ def reference_grid(
     intervals: Sequence[Interval],
     slot_minutes: int,
 ) -> list[RefSlot]:
-    """Every grid slot of one local date, by the rules of API.md, from the offset segments.
+    """Every grid slot of one local date (docs/reference.md's rules), from the offset segments.
 
     A candidate that starts before the previous grid slot of the date ends is skipped (across a
     spring-forward gap shorter than a slot), so that slots never overlap: the intended rule.

@@ -1,4 +1,5 @@
-"""Properties of the availability math (API.md, "Availability") over random providers and clocks.
+"""Properties of the availability math (docs/reference.md, "Availability") over random
+providers and clocks.
 
 Each check is computed independently of the code under test, from the zone's offset segments in
 `tests.unit.strategies` (never from `wall_to_instant`, `bound_to_instant` or `expand_hours`).

@@ -261,7 +261,7 @@ def _pipeline(
     )
     pipe.signing_secret = issued[1].signing_secret
     try:
-        wait_until_ready(pipe.base_url, api)
+        wait_until_ready(pipe.base_url, api, timeout=120)  # a loaded machine starts slowly
         yield pipe
     finally:
         pipe.stop_workers()
