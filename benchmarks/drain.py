@@ -18,16 +18,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-import redis
 
 from benchmarks import common, loadgen
+from benchmarks.common import redis_url_for_db
+from benchmarks.pipeline import flush_claimed_redis_db, pick_redis_db
 from tests.servers import start_booking
 
 WEEK = {
     day: [{"start": "00:00", "end": "24:00"}]
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 }
-REDIS_DB = 14
 
 
 def main() -> int:
@@ -37,10 +37,19 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
 
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
+    db = pick_redis_db()  # an empty database of the shared server, never 0 or 11-15
+    if db is None:
+        raise SystemExit("no empty Redis database among 1-8 on 127.0.0.1:6379")
+    redis_url = redis_url_for_db(db)
     workdir = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     extra = {"REDIS_URL": redis_url, "LOG_LEVEL": "INFO"}
+    try:
+        return _drain(args, redis_url, workdir, extra)
+    finally:
+        flush_claimed_redis_db(redis_url, reclaim=False)
+
+
+def _drain(args: argparse.Namespace, redis_url: str, workdir: Path, extra: dict[str, str]) -> int:
     with common.booking_stack("drain", api_workers=2, extra_env=extra) as stack:
         admin = stack.client(stack.admin_key)
         providers = [

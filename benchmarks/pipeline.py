@@ -203,8 +203,9 @@ def flush_claimed_redis_db(url: str, reclaim: bool = True) -> None:
 
 
 def pick_redis_db() -> int | None:
-    """An empty Redis database index, from 15 down (skipping 0, and 9 and 11 used by tests)."""
-    for db in (15, 14, 13, 12, 8, 7, 6, 5, 4, 3, 2, 1):
+    """An empty Redis database index, from 8 down (never 0, nor 11-15, which belong to other
+    jobs sharing the server)."""
+    for db in (8, 7, 6, 5, 4, 3, 2, 1):
         if claim_redis_db(redis_url_for_db(db)):
             return db
     return None
@@ -1425,7 +1426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--redis-db",
         type=int,
-        help="this run's own Redis database (default: the first empty one from 15 down)",
+        help="this run's own Redis database (default: the first empty one from 8 down)",
     )
     p.add_argument(
         "--reuse-redis-db", action="store_true", help="flush --redis-db even if it holds keys"
