@@ -70,9 +70,10 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.serve import serve_api
+    from cli.serve import serve_api, shared_metrics_dir
 
-    serve_api(args.host, args.port, args.workers, settings.log_level)
+    with shared_metrics_dir():
+        serve_api(args.host, args.port, args.workers, settings.log_level)
     return 0
 
 
@@ -255,6 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"booking: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     result: int = args.run(settings, args)
     return result

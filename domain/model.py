@@ -119,3 +119,4 @@ class BookingRequest:
     error_message: str | None = None
     attempts: int = 0
     completed_at: datetime | None = None
+    http_request_id: str | None = None  # X-Request-ID of the call that made it, for logs

@@ -337,3 +337,27 @@ class AvailabilityDays(Protocol):
     ) -> KeptDays:
         """The query's dates, computing what is not kept inside `computing()` (a cap)."""
         ...
+
+
+class ProcessingObserver(Protocol):
+    """Hears what deciding requests did, for metrics and logs; the rules never depend on it."""
+
+    def batch_started(self, size: int) -> None:
+        """An attempt at `size` requests begins (counted before deciding)."""
+
+    def batch_failed(self, size: int) -> None:
+        """That attempt raised before committing; its requests will be tried again."""
+
+    def decided(self, request: BookingRequest, outcome: Outcome) -> None:
+        """`request` (as it was accepted) reached a terminal status."""
+
+
+class NoObserver:
+    def batch_started(self, size: int) -> None:
+        pass
+
+    def batch_failed(self, size: int) -> None:
+        pass
+
+    def decided(self, request: BookingRequest, outcome: Outcome) -> None:
+        pass
