@@ -23,6 +23,7 @@ from uuid import UUID
 
 from domain.availability import Span
 from domain.decisions import decide_batch
+from domain.errors import Unavailable
 from domain.events import REQUEST_FAILED, Event
 from domain.model import BookingRequest, Provider, RequestStatus
 from domain.ports import (
@@ -47,6 +48,9 @@ class ProcessingLimits:
     batch_size: int = 200  # requests decided in one transaction at most
     max_rounds: int = 50  # batches per wake-up, so one busy partition cannot hog a worker
     retry_pause_seconds: float = 0.1
+    # A batch that lost its database connection is tried again at once, this many times,
+    # without counting an attempt: the request did nothing wrong.
+    reconnect_retries: int = 5
 
 
 def _reach(requests: list[BookingRequest], providers: dict[UUID, Provider]) -> Span | None:
@@ -216,6 +220,21 @@ async def _try(
     ids = [r.id for r in requests]
     observer.batch_started(len(ids))
     try:
+        for retry in range(limits.reconnect_retries):
+            try:
+                return await _apply_batch(
+                    ids,
+                    {r.provider_id for r in requests},
+                    units.unit_of_work(),
+                    notifier,
+                    clock(),
+                    observer,
+                )
+            except Unavailable as exc:
+                # Nothing was committed (the batch commits once, last); a commit whose answer
+                # was lost is found out on the retry, which reads only what is still pending.
+                log.warning("deciding %d requests: %s; trying again", len(ids), exc)
+                await asyncio.sleep(limits.retry_pause_seconds * (retry + 1))
         return await _apply_batch(
             ids,
             {r.provider_id for r in requests},
