@@ -29,6 +29,15 @@ class ApiClient:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as operators list it: never the key itself, which is kept only as a hash."""
+
+    client: ApiClient
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     id: UUID
     name: str | None

@@ -14,6 +14,7 @@ from domain.availability import AvailabilityQuery, DayPlan, Span
 from domain.events import Event
 from domain.model import (
     ApiClient,
+    ApiKeyRecord,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -115,8 +116,15 @@ class NewApiClient:
 
 
 class ApiClientRepository(Protocol):
-    async def by_key_hash(self, key_hash: str) -> ApiClient | None: ...
+    async def by_key_hash(self, key_hash: str) -> ApiClient | None:
+        """The holder of a key that is not revoked."""
+
     async def add(self, new: NewApiClient) -> None: ...
+    async def list_all(self) -> list[ApiKeyRecord]:
+        """Every key, oldest first."""
+
+    async def revoke(self, client_id: UUID, at: datetime) -> ApiKeyRecord | None:
+        """Marks the key revoked (once: a second revoke keeps the first time); None if unknown."""
 
 
 class EventRepository(Protocol):

@@ -116,6 +116,7 @@ class Settings:
     heartbeat_file: Path | None = None
     log_format: str = "json"
     metrics_port: int = 0
+    api_key_cache_seconds: float = 0.5
 
     @classmethod
     def from_env(
@@ -216,4 +217,5 @@ class Settings:
             heartbeat_file=Path(heartbeat) if (heartbeat := env.get("HEARTBEAT_FILE")) else None,
             log_format=_choice(env.get("LOG_FORMAT", "json"), "LOG_FORMAT", ("json", "console")),
             metrics_port=_int(env.get("METRICS_PORT", "0"), "METRICS_PORT", 0),
+            api_key_cache_seconds=float(env.get("API_KEY_CACHE_SECONDS", "0.5")),
         )

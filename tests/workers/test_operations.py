@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import time
 import uuid
 from collections import Counter
@@ -246,3 +247,48 @@ async def test_a_burst_past_the_limit_gets_429_and_two_servers_share_one_budget(
     assert remaining == list(range(limit))  # one budget counted down across both servers
     assert [o.status_code for o in others] == [200] * 5
     assert value(limited_scrape, "http_rate_limited_total") >= 1
+
+
+async def test_a_revoked_key_gets_401_on_every_api_process_within_a_second(
+    pipeline: Pipeline, api_pair: list[str]
+) -> None:
+    issued = await asyncio.to_thread(issue_key, pipeline.database_url, Role.CLIENT)
+    headers = {"Authorization": f"Bearer {issued.key}"}
+
+    async def burst(http: httpx.AsyncClient, n: int = 30) -> Counter[int]:
+        answers = await asyncio.gather(
+            *(
+                http.get(f"{base}/v1/providers", headers=headers)
+                for base in api_pair
+                for _ in range(n)
+            )
+        )
+        return Counter(a.status_code for a in answers)
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
+        assert await burst(http) == {200: 60}  # every process knows (and remembers) the key
+        revoke = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cli",
+            "keys",
+            "revoke",
+            str(issued.client.id),
+            env={**os.environ, **pipeline.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await revoke.communicate()
+        revoked_at = time.monotonic()
+        assert revoke.returncode == 0 and b"Revoked" in out
+        first_refusal: dict[str, float] = {}
+        while time.monotonic() - revoked_at < 1.0:
+            for base in api_pair:
+                answer = await http.get(f"{base}/v1/providers", headers=headers)
+                if answer.status_code == 401:
+                    first_refusal.setdefault(base, time.monotonic() - revoked_at)
+            await asyncio.sleep(0.05)
+        after_a_second = await burst(http)
+    print(f"\nfirst 401 after revoke, per server: {first_refusal}")
+    assert after_a_second == {401: 60}, after_a_second
+    assert set(first_refusal) == set(api_pair)
