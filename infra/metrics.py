@@ -182,10 +182,14 @@ def exposition() -> bytes:
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
     """Expose this process's metrics on `port` in a background thread (`METRICS_PORT`)."""
     directory = multiprocess_dir()
-    if directory is None:
-        start_http_server(port, host)
-    else:
+    registry = REGISTRY
+    if directory is not None:
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    try:
         start_http_server(port, host, registry=registry)
+    except OSError as exc:
+        # Deciding bookings matters more than being scraped: carry on, loudly.
+        log.error("metrics not served: port %d unavailable (%s); set METRICS_PORT", port, exc)
+        return
     log.info("metrics on http://%s:%d/metrics", host, port)
