@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from structlog.contextvars import merge_contextvars
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor
 
 LOG_FORMATS = ("json", "console")
@@ -34,13 +35,19 @@ def configure_logging(level: str = "INFO", log_format: str = "json") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_pid,
     ]
+    # Tracebacks never show local variables: they may hold keys, secrets and personal data.
     renderer: Processor
     if log_format == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=structlog.dev.plain_traceback,
+        )
         finish: list[Processor] = []
     else:
         renderer = structlog.processors.JSONRenderer()
-        finish = [structlog.processors.dict_tracebacks]
+        finish = [
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finish, renderer],
