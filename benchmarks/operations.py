@@ -23,7 +23,14 @@ import subprocess
 from typing import Any
 
 from benchmarks import loadgen
-from benchmarks.common import REPO, log, machine_info, print_table, write_results
+from benchmarks.common import (
+    REPO,
+    _proc_cpu_seconds,
+    log,
+    machine_info,
+    print_table,
+    write_results,
+)
 from benchmarks.pipeline import (
     BookingStream,
     first_slot,
@@ -63,6 +70,8 @@ def run_variant(args: argparse.Namespace, name: str, baseline: str) -> dict[str,
         providers = seed_open_providers(pipe, args.providers)
         target = loadgen.Target.parse(pipe.stack.base_url)
         stream = BookingStream(target.host_header, pipe.client_key, providers, first_slot())
+        api_pids = pipe.api_worker_pids()
+        cpu_before = sum(_proc_cpu_seconds(pid) or 0.0 for pid in api_pids)
         result = loadgen.closed_loop(
             pipe.stack.base_url + "/",
             stream,
@@ -72,8 +81,14 @@ def run_variant(args: argparse.Namespace, name: str, baseline: str) -> dict[str,
             timeout=30.0,
             expect_status={202},
         )
-        log(f"{name}: {result.line()}")
-        return result.summary()
+        cpu = sum(_proc_cpu_seconds(pid) or 0.0 for pid in api_pids) - cpu_before
+        answered = result.requests + result.warmup_requests
+        summary = result.summary()
+        # CPU the API processes spent per answer: much less sensitive than req/s to what the
+        # machine's other tenants do.
+        summary["api_cpu_ms_per_request"] = round(cpu * 1000 / max(1, answered), 3)
+        log(f"{name}: {result.line()} | API CPU {summary['api_cpu_ms_per_request']} ms/request")
+        return summary
 
 
 def main() -> int:
@@ -97,10 +112,16 @@ def main() -> int:
         for name in order:
             runs[name].append(run_variant(args, name, baseline))
     base_rps = statistics.median(r["rps"] for r in runs["baseline"]) if "baseline" in runs else 0
+    base_cpu = (
+        statistics.median(r["api_cpu_ms_per_request"] for r in runs["baseline"])
+        if "baseline" in runs
+        else 0
+    )
     rows = []
     for name in names:
         rps = [r["rps"] for r in runs[name]]
         median = statistics.median(rps)
+        cpu = statistics.median(r["api_cpu_ms_per_request"] for r in runs[name])
         errors = sum(r["error_count"] for r in runs[name])
         rows.append(
             {
@@ -108,6 +129,8 @@ def main() -> int:
                 "median req/s": round(median),
                 "runs req/s": " ".join(f"{x:,.0f}" for x in rps),
                 "vs baseline": f"{(median / base_rps - 1) * 100:+.1f}%" if base_rps else "-",
+                "API CPU ms/req": cpu,
+                "CPU vs baseline": f"{(cpu / base_cpu - 1) * 100:+.1f}%" if base_cpu else "-",
                 "p50 ms": statistics.median(r["latency_ms"]["p50"] for r in runs[name]),
                 "p99 ms": statistics.median(r["latency_ms"]["p99"] for r in runs[name]),
                 "errors": errors,
