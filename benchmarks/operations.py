@@ -6,9 +6,9 @@ accept path, as `pipeline.py`'s accept-closed), run interleaved, rotating the or
 a machine that gets busier or quieter over the run does not favour one:
 
   baseline    the code of --baseline (default: the merge base with main), which has none of
-              them (and no pool pre-ping, and remembers API keys 60 s)
-  ops         this tree: /metrics and per-route HTTP metrics, JSON logs, X-Request-ID,
-              pool pre-ping, keys remembered 0.5 s; RATE_LIMIT_PER_MINUTE=0
+              them (and remembers API keys 60 s)
+  ops         this tree: /metrics and per-route HTTP metrics, JSON logs, X-Request-ID, the
+              checkout check for cut connections, keys remembered 0.5 s; RATE_LIMIT_PER_MINUTE=0
   ops+limits  the same with RATE_LIMIT_PER_MINUTE=1000000000 (every request counted in Redis)
   ops+keys60  ops with API_KEY_CACHE_SECONDS=60: what remembering keys 0.5 s costs
 
