@@ -55,13 +55,14 @@ def _headers(verdict: Verdict) -> dict[str, str]:
 def _too_many(verdict: Verdict) -> tuple[Message, Message]:
     body = msgspec.json.encode(
         ProblemDetails(
-            type="urn:booking:problem:rate-limited",
+            type="urn:booking:problem:rate_limited",
             title="Too Many Requests",
             status=429,
             detail=(
                 f"This API key made more than {verdict.limit} requests this minute; "
                 f"retry in {verdict.reset_seconds} s."
             ),
+            code="rate_limited",
         )
     )
     headers = {
