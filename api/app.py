@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from litestar import Litestar, Router
+from litestar.middleware import DefineMiddleware
 from redis.asyncio import Redis
 
 from api.auth import require_key
@@ -16,11 +17,16 @@ from api.dependencies import dependencies
 from api.docs import docs_router
 from api.errors import EXCEPTION_HANDLERS
 from api.health import HealthController
+from api.metrics import HttpMetricsMiddleware, MetricsController
 from api.openapi import allow_every_method, openapi_config, refine
 from api.providers import ProviderController
+from api.rate_limits import RateLimitMiddleware
+from api.request_ids import RequestIdMiddleware
 from api.runtime import ApiRuntime, utc_now
 from api.strict_input import StrictInput, strict_request
 from api.webhooks import WebhookDeliveryController, WebhookEndpointController
+from infra.metrics import record_http_request
+from infra.rate_limits import RedisRateLimiter
 from infra.settings import Settings
 
 
@@ -42,9 +48,20 @@ def create_app(
         finally:
             await runtime.stop()
 
+    limits = (
+        [
+            DefineMiddleware(
+                RateLimitMiddleware,
+                limiter=RedisRateLimiter(settings.redis_url, settings.rate_limit_per_minute),
+            )
+        ]
+        if settings.rate_limit_per_minute
+        else []
+    )
     v1 = Router(
         path="/v1",
         guards=[require_key(runtime.keys), strict_request],
+        middleware=limits,
         route_handlers=[
             ProviderController,
             AvailabilityController,
@@ -56,15 +73,22 @@ def create_app(
         security=[{"bearer": []}],
     )
     app = Litestar(
-        route_handlers=[v1, HealthController, docs_router()],
+        route_handlers=[v1, HealthController, MetricsController, docs_router()],
         dependencies=dependencies(runtime),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[StrictInput(settings.max_body_bytes)],
+        # Outermost first: every line logged for a request carries its id, and the metrics
+        # see the final status, 429s included.
+        middleware=[
+            RequestIdMiddleware,
+            DefineMiddleware(HttpMetricsMiddleware, record=record_http_request),
+            StrictInput(settings.max_body_bytes),
+        ],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(),
         before_send=[allow_every_method],
         debug=False,
+        logging_config=None,  # infra.logs configures the process; Litestar's would replace it
     )
     refine(app.openapi_schema)
     return app

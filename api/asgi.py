@@ -11,5 +11,5 @@ from infra.settings import Settings
 
 def app_from_env() -> Litestar:
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

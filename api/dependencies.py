@@ -29,10 +29,12 @@ from litestar.params import HeaderParameter, SkipValidationMarker
 from api.auth import current_client
 from api.common import TimezoneHeader, parse_zone_header
 from api.fairness import ConcurrencyCaps, Offload
+from api.request_ids import current_request_id
 from api.runtime import ApiRuntime
 from domain.model import ApiClient
 from domain.ports import AvailabilityDays, Notifier, UnitOfWork
 from domain.use_cases.booking_requests import Intake
+from infra import metrics
 from infra.url_policy import target_problem
 
 T = TypeVar("T")
@@ -144,6 +146,8 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
             queue=runtime.queue,
             catalog=runtime.catalog,
             now=runtime.clock(),
+            http_request_id=current_request_id.get(),
+            on_accepted=metrics.count_accepted,
         )
 
     def intake(client: Injected[ApiClient], idempotency_key: IdempotencyKey = None) -> Intake:
@@ -196,6 +200,13 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         """How long a rotated webhook secret keeps signing beside the new one."""
         return timedelta(hours=runtime.settings.webhook_secret_overlap_hours)
 
+    def scrape() -> Callable[[], Awaitable[bytes]]:
+        async def text() -> bytes:
+            await metrics.read_queue_depths(runtime.redis, runtime.settings.booking_partitions)
+            return metrics.exposition()
+
+        return text
+
     def probes() -> Probes:
         return {"database": runtime.database.ping, "redis": runtime.redis.ping}
 
@@ -219,5 +230,6 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         "callback_check": callback_check,
         "secret_overlap": secret_overlap,
         "probes": probes,
+        "scrape": scrape,
     }
     return {name: Provide(fn, sync_to_thread=False) for name, fn in provided.items()}

@@ -25,6 +25,7 @@ from domain.errors import (
     FieldError,
     Forbidden,
     NotFound,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -347,6 +348,15 @@ def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Pro
     )
 
 
+def database_error(
+    request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError
+) -> Response[ProblemDetails]:
+    """A driver error: a lost connection is passing (503); anything else is a bug (500)."""
+    if exc.connection_invalidated:
+        return unavailable(request, exc)
+    return unexpected_error(request, exc)
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemDetails]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "The server could not process this request.", "internal_error")
@@ -357,6 +367,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: validation_error,
     HTTPException: http_error,
     # Connections refused, dropped or exhausted; not a programming error in a statement.
+    Unavailable: unavailable,
+    sqlalchemy.exc.DBAPIError: database_error,
     sqlalchemy.exc.OperationalError: unavailable,
     sqlalchemy.exc.InterfaceError: unavailable,
     sqlalchemy.exc.TimeoutError: unavailable,

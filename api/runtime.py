@@ -48,7 +48,7 @@ class ApiRuntime:
         self.clock = clock
         self._given_redis = redis
         # The process's in-process caches, all bounded and expiring (cachetools.TTLCache).
-        self.keys = KnownKeys(self.reader, known_clients())
+        self.keys = KnownKeys(self.reader, known_clients(settings.api_key_cache_seconds))
         self.resolved_hosts = resolved_hosts()
         self._kept_providers = kept_providers()
         self._kept_days = kept_days()

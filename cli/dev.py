@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from domain.model import Role
 from infra.database import migrate
+from infra.logs import configure_logging
 from infra.settings import Settings
 
 
@@ -78,7 +79,7 @@ def _spawn(command: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
 
 def run_dev(settings: Settings, host: str, port: int) -> int:
     from cli.main import _issue_key
-    from cli.serve import serve_api
+    from cli.serve import serve_api, shared_metrics_dir
 
     # Fail at once rather than share a port with another server (Granian binds with
     # SO_REUSEPORT, so a second API on the same port would silently split the traffic).
@@ -90,6 +91,9 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
         )
         return 1
     embedded_database, embedded_redis = settings.embedded_database, settings.embedded_redis
+    if "LOG_FORMAT" not in os.environ:  # readable lines here and in the children
+        os.environ["LOG_FORMAT"] = "console"
+        configure_logging(settings.log_level, "console")
     if embedded_redis:
         try:
             redis_url, _ = start_embedded_redis(settings.embedded_redis_port)
@@ -127,15 +131,22 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
         ),
         flush=True,
     )
-    children = [_spawn("worker", os.environ), _spawn("scheduler", os.environ)]
-    try:
-        serve_api(host, port, 1, settings.log_level)
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    # The worker and the scheduler write their samples to the API's directory too, so the
+    # dev API's /metrics shows the whole pipeline.
+    with shared_metrics_dir():
+        children = [_spawn("worker", os.environ), _spawn("scheduler", os.environ)]
+        try:
+            serve_api(host, port, 1, settings.log_level)
+        finally:
+            _stop(children)
     return 0
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()

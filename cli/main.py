@@ -6,13 +6,20 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
-from domain.commands import CreateApiClient
-from domain.model import Role
-from domain.use_cases.clients import IssuedKey, create_api_client
+from domain.commands import CreateApiClient, RevokeApiKey
+from domain.errors import NotFound
+from domain.model import ApiKeyRecord, Role
+from domain.use_cases.clients import IssuedKey, create_api_client, list_api_keys, revoke_api_key
 from infra.logs import configure_logging
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.unit_of_work import SqlDatabase
 
 # SQLAlchemy and Alembic are imported by the commands that use them: `booking probe` runs
 # every few seconds in each pod and must start fast.
@@ -36,6 +43,78 @@ def _issue_key(settings: Settings, name: str, role: Role) -> IssuedKey:
             await database.dispose()
 
     return asyncio.run(issue())
+
+
+T = TypeVar("T")
+
+
+def _with_database(settings: Settings, use: Callable[[SqlDatabase], Awaitable[T]]) -> T:
+    from infra.database import make_engine
+    from infra.unit_of_work import SqlDatabase
+
+    async def run() -> T:
+        database = SqlDatabase(make_engine(settings.database_url, 1))
+        try:
+            return await use(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "id": str(record.client.id),
+        "name": record.client.name,
+        "role": record.client.role.value,
+        "created_at": record.created_at.isoformat(),
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    records = _with_database(settings, lambda db: list_api_keys(db.reader()))
+    if args.json:
+        print(json.dumps([_key_json(r) for r in records]))
+        return 0
+    rows = [
+        (
+            str(r.client.id),
+            r.client.role.value,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active",
+            r.client.name,
+        )
+        for r in records
+    ]
+    header = ("ID", "ROLE", "CREATED", "STATUS", "NAME")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        client_id = UUID(args.id)
+    except ValueError:
+        print(f"booking: {args.id!r} is not a key id (see `booking keys list`)", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    try:
+        record = _with_database(
+            settings,
+            lambda db: revoke_api_key(RevokeApiKey(client_id), db.unit_of_work(), now),
+        )
+    except NotFound as exc:
+        print(f"booking: {exc.detail}", file=sys.stderr)
+        return 1
+    assert record.revoked_at is not None
+    print(
+        f"Revoked {record.client.role.value} key {record.client.name!r} (id {record.client.id})"
+        f" at {record.revoked_at.isoformat()}; every API process refuses it within a second."
+    )
+    return 0
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -70,9 +149,10 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.serve import serve_api
+    from cli.serve import serve_api, shared_metrics_dir
 
-    serve_api(args.host, args.port, args.workers, settings.log_level)
+    with shared_metrics_dir():
+        serve_api(args.host, args.port, args.workers, settings.log_level)
     return 0
 
 
@@ -232,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--json", action="store_true", help="print one JSON line")
     create.set_defaults(run=cmd_keys_create)
+    listing = key_commands.add_parser("list", help="every API key (never the key itself)")
+    listing.add_argument("--json", action="store_true", help="print one JSON line (an array)")
+    listing.set_defaults(run=cmd_keys_list)
+    revoke = key_commands.add_parser("revoke", help="refuse a key from now on (401)")
+    revoke.add_argument("id", help="the key's id, as `booking keys list` shows it")
+    revoke.set_defaults(run=cmd_keys_revoke)
 
     cache = commands.add_parser(
         "cache-stats",
@@ -255,6 +341,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"booking: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     result: int = args.run(settings, args)
     return result

@@ -74,6 +74,11 @@ class CreateApiClient:
 
 
 @dataclass(frozen=True, slots=True)
+class RevokeApiKey:
+    client_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class RequestBooking:
     provider_id: UUID
     start: datetime  # naive: wall-clock time in `zone`, or the provider's zone

@@ -53,3 +53,11 @@ class BookingRejected(DomainError):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
+
+
+class Unavailable(Exception):
+    """The record cannot be reached right now (a dropped connection, a failover): retry.
+
+    Not the client's fault and not a bug; what was being done may or may not have happened,
+    so only idempotent steps are retried.
+    """

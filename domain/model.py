@@ -29,6 +29,15 @@ class ApiClient:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as operators list it: never the key itself, which is kept only as a hash."""
+
+    client: ApiClient
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Provider:
     id: UUID
     name: str | None
@@ -119,3 +128,4 @@ class BookingRequest:
     error_message: str | None = None
     attempts: int = 0
     completed_at: datetime | None = None
+    http_request_id: str | None = None  # X-Request-ID of the call that made it, for logs

@@ -14,6 +14,7 @@ from domain.availability import AvailabilityQuery, DayPlan, Span
 from domain.events import Event
 from domain.model import (
     ApiClient,
+    ApiKeyRecord,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -115,8 +116,15 @@ class NewApiClient:
 
 
 class ApiClientRepository(Protocol):
-    async def by_key_hash(self, key_hash: str) -> ApiClient | None: ...
+    async def by_key_hash(self, key_hash: str) -> ApiClient | None:
+        """The holder of a key that is not revoked."""
+
     async def add(self, new: NewApiClient) -> None: ...
+    async def list_all(self) -> list[ApiKeyRecord]:
+        """Every key, oldest first."""
+
+    async def revoke(self, client_id: UUID, at: datetime) -> ApiKeyRecord | None:
+        """Marks the key revoked (once: a second revoke keeps the first time); None if unknown."""
 
 
 class EventRepository(Protocol):
@@ -337,3 +345,27 @@ class AvailabilityDays(Protocol):
     ) -> KeptDays:
         """The query's dates, computing what is not kept inside `computing()` (a cap)."""
         ...
+
+
+class ProcessingObserver(Protocol):
+    """Hears what deciding requests did, for metrics and logs; the rules never depend on it."""
+
+    def batch_started(self, size: int) -> None:
+        """An attempt at `size` requests begins (counted before deciding)."""
+
+    def batch_failed(self, size: int) -> None:
+        """That attempt raised before committing; its requests will be tried again."""
+
+    def decided(self, request: BookingRequest, outcome: Outcome) -> None:
+        """`request` (as it was accepted) reached a terminal status."""
+
+
+class NoObserver:
+    def batch_started(self, size: int) -> None:
+        pass
+
+    def batch_failed(self, size: int) -> None:
+        pass
+
+    def decided(self, request: BookingRequest, outcome: Outcome) -> None:
+        pass

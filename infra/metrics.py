@@ -7,7 +7,32 @@ collector reads them all. Labels are kept to small, fixed sets.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+import os
+import re
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client import multiprocess as _multiprocess
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.model import BookingRequest
+from domain.partitions import partition_queue
+from infra.redis_trouble import OccasionalWarning
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds from acceptance to a terminal status, and from a decision to a receiver's 2xx.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -26,7 +51,9 @@ BOOKING_QUEUE_DEPTH = Gauge(
     "booking_queue_depth",
     "Wake-ups waiting on each booking partition's queue.",
     ["partition"],
-    multiprocess_mode="livemax",
+    # Read from Redis (LLEN) by whichever API process is scraped; the latest reading wins,
+    # so a partition that drained is not held up by an older, larger reading of another process.
+    multiprocess_mode="mostrecent",
 )
 BOOKING_ATTEMPTS = Counter(
     "booking_processing_attempts",
@@ -83,3 +110,86 @@ RATE_LIMITED = Counter(
     "http_rate_limited",
     "Requests refused with 429 because their API key was over its limit.",
 )
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def count_accepted(request: BookingRequest) -> None:
+    BOOKING_REQUESTS.labels(request.kind.value, "accepted").inc()
+
+
+def record_http_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_REQUEST_DURATION.labels(method, route).observe(seconds)
+
+
+_depth_unknown = OccasionalWarning(log, "queue depth not reported, Redis unavailable")
+
+
+async def read_queue_depths(redis: Redis, partitions: int) -> None:
+    """BOOKING_QUEUE_DEPTH of every partition from Redis, in one round trip."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for partition in range(partitions):
+                pipe.llen(partition_queue(partition))
+            depths = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        _depth_unknown(exc)
+        return
+    for partition, depth in enumerate(depths):
+        BOOKING_QUEUE_DEPTH.labels(str(partition)).set(int(depth))
+
+
+# -- exposition ---------------------------------------------------------------------------------
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_PID_FILE = re.compile(r"_(\d+)\.db$")
+
+
+def multiprocess_dir() -> Path | None:
+    """Where this process and its siblings write their samples, if they share one view."""
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+def forget_dead_processes(directory: Path) -> None:
+    """Drop the live-gauge files of processes that are gone (a respawned API worker's).
+
+    Counters and histograms of dead processes stay: their counts happened.
+    """
+    pids = {int(m.group(1)) for f in directory.glob("*.db") if (m := _PID_FILE.search(f.name))}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        except PermissionError:  # alive, someone else's
+            continue
+
+
+def exposition() -> bytes:
+    """Every metric of this process, or of all processes sharing the multiprocess directory."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest(REGISTRY)
+    forget_dead_processes(directory)
+    registry = CollectorRegistry()
+    _multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
+    """Expose this process's metrics on `port` in a background thread (`METRICS_PORT`)."""
+    directory = multiprocess_dir()
+    registry = REGISTRY
+    if directory is not None:
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    try:
+        start_http_server(port, host, registry=registry)
+    except OSError as exc:
+        # Deciding bookings matters more than being scraped: carry on, loudly.
+        log.error("metrics not served: port %d unavailable (%s); set METRICS_PORT", port, exc)
+        return
+    log.info("metrics on http://%s:%d/metrics", host, port)

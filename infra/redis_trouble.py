@@ -17,7 +17,7 @@ class OccasionalWarning:
         self._every = every
         self._last = float("-inf")
 
-    def __call__(self, exc: RedisError) -> None:
+    def __call__(self, exc: RedisError | OSError) -> None:
         now = time.monotonic()
         if now - self._last > self._every:
             self._last = now

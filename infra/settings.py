@@ -69,6 +69,13 @@ def _seconds(value: str, name: str, minimum: float) -> float:
     return number
 
 
+def _choice(value: str, name: str, choices: tuple[str, ...]) -> str:
+    lowered = value.strip().lower()
+    if lowered not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return lowered
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -107,6 +114,9 @@ class Settings:
     long_polls_per_process: int = 500
     worker_lease_seconds: float = 5.0
     heartbeat_file: Path | None = None
+    log_format: str = "json"
+    metrics_port: int = 0
+    api_key_cache_seconds: float = 0.5
 
     @classmethod
     def from_env(
@@ -205,4 +215,7 @@ class Settings:
                 env.get("WORKER_LEASE_SECONDS", "5"), "WORKER_LEASE_SECONDS", 1.0
             ),
             heartbeat_file=Path(heartbeat) if (heartbeat := env.get("HEARTBEAT_FILE")) else None,
+            log_format=_choice(env.get("LOG_FORMAT", "json"), "LOG_FORMAT", ("json", "console")),
+            metrics_port=_int(env.get("METRICS_PORT", "0"), "METRICS_PORT", 0),
+            api_key_cache_seconds=float(env.get("API_KEY_CACHE_SECONDS", "0.5")),
         )

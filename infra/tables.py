@@ -74,6 +74,7 @@ class ApiClientRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     signing_secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]  # a revoked key is refused; the row stays for history
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'client')", name="role"),)
 

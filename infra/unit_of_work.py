@@ -9,9 +9,11 @@ from typing import Any, Self
 from uuid import UUID
 
 from sqlalchemy import CursorResult, Dialect, Executable, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from domain.errors import Unavailable
 from domain.ports import AfterCommit
 from infra.database import CONNECT_TIMEOUT_SECONDS
 from infra.repositories import (
@@ -38,6 +40,15 @@ def advisory_key(provider_id: UUID) -> int:
     return int.from_bytes(provider_id.bytes[:8], "big", signed=True)
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """A failure of the connection rather than of the statement: worth a retry elsewhere."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, sa_exc.TimeoutError | OSError)
+
+
 class LazyConnection:
     """A pooled connection taken at the first statement, not before.
 
@@ -56,7 +67,12 @@ class LazyConnection:
 
     async def _connected(self) -> AsyncConnection:
         if self._connection is None:
-            self._connection = await self._engine.connect()
+            try:
+                self._connection = await self._engine.connect()
+            except Exception as exc:
+                if is_unreachable(exc):
+                    raise Unavailable(f"cannot connect to the database: {exc!r}") from exc
+                raise
         return self._connection
 
     def _writing(self, statement: Executable) -> None:
@@ -65,20 +81,43 @@ class LazyConnection:
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
         self._writing(statement)
-        return await (await self._connected()).execute(statement, parameters)
+        connection = await self._connected()
+        try:
+            return await connection.execute(statement, parameters)
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise Unavailable(f"the database connection failed: {exc!r}") from exc
+            raise
 
     async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
         self._writing(statement)
-        return await (await self._connected()).scalar(statement, parameters)
+        connection = await self._connected()
+        try:
+            return await connection.scalar(statement, parameters)
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise Unavailable(f"the database connection failed: {exc!r}") from exc
+            raise
 
     async def commit(self) -> None:
         if self._connection is not None:
-            await self._connection.commit()
+            try:
+                await self._connection.commit()
+            except Exception as exc:
+                if is_unreachable(exc):
+                    raise Unavailable(f"the commit's outcome is unknown: {exc!r}") from exc
+                raise
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            await connection.close()
+            try:
+                await connection.close()
+            except Exception as exc:
+                # Closing rolls back; a connection already cut has nothing left to roll back.
+                if not is_unreachable(exc):
+                    raise
+                log.debug("closing a broken database connection: %r", exc)
 
 
 class SqlUnitOfWork:

@@ -14,6 +14,7 @@ from redis import Redis
 from domain.partitions import partition_queue
 from infra.heartbeat import HeartbeatFile
 from infra.membership import Membership
+from infra.metrics import serve_metrics
 from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery
 from workers.ownership import PartitionOwner, ownership_step, partition_of
@@ -90,6 +91,8 @@ def run_worker(settings: Settings, queues: list[str] | None) -> None:
     consume(initial)
     if WEBHOOKS_QUEUE in initial:
         start_webhook_service(settings)  # delivers from now on, woken or not
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port)
     try:
         app.worker_main(
             [

@@ -57,6 +57,9 @@ class Intake:
     queue: WakeupQueue
     catalog: ProviderCatalog
     now: datetime
+    http_request_id: str | None = None  # carried with the request into the worker's logs
+    # Told of each request accepted (not of a replay), after its commit: the API counts them.
+    on_accepted: Callable[[BookingRequest], None] | None = None
 
 
 def fingerprint(kind: RequestKind, **fields: object) -> str:
@@ -125,6 +128,8 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
                 continue  # a concurrent request with the same key committed first: replay it
             uow.after_commit(partial(queue.wake, request.provider_id, request.id))
             await uow.commit()
+            if intake.on_accepted is not None:
+                intake.on_accepted(request)
             return Accepted(request, created=True, zone=zone)
     raise Conflict(
         "a request with this Idempotency-Key is being accepted; retry"
@@ -144,6 +149,7 @@ def _pending(
         created_at=intake.now,
         idempotency_key=intake.key,
         fingerprint=print_,
+        http_request_id=intake.http_request_id,
         **fields,
     )
 

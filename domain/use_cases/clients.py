@@ -6,11 +6,12 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import uuid4
 
-from domain.commands import CreateApiClient
-from domain.errors import FieldError, ValidationFailed
-from domain.model import ApiClient, Role
+from domain.commands import CreateApiClient, RevokeApiKey
+from domain.errors import FieldError, NotFound, ValidationFailed
+from domain.model import ApiClient, ApiKeyRecord, Role
 from domain.ports import NewApiClient, UnitOfWork
 
 KEY_PREFIX = "bk_"
@@ -47,3 +48,18 @@ async def authenticate(key: str, uow: UnitOfWork) -> ApiClient | None:
         return None
     async with uow:
         return await uow.clients.by_key_hash(hash_key(key))
+
+
+async def list_api_keys(uow: UnitOfWork) -> list[ApiKeyRecord]:
+    async with uow:
+        return await uow.clients.list_all()
+
+
+async def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork, now: datetime) -> ApiKeyRecord:
+    """Refuse the key from now on (every API process within a second); revoking twice is fine."""
+    async with uow:
+        record = await uow.clients.revoke(cmd.client_id, now)
+        if record is None:
+            raise NotFound(f"API key {cmd.client_id} not found")
+        await uow.commit()
+    return record

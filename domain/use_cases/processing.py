@@ -23,9 +23,18 @@ from uuid import UUID
 
 from domain.availability import Span
 from domain.decisions import decide_batch
+from domain.errors import Unavailable
 from domain.events import REQUEST_FAILED, Event
 from domain.model import BookingRequest, Provider, RequestStatus
-from domain.ports import Notifier, Outcome, UnitOfWork, UnitsOfWork, WakeupQueue
+from domain.ports import (
+    NoObserver,
+    Notifier,
+    Outcome,
+    ProcessingObserver,
+    UnitOfWork,
+    UnitsOfWork,
+    WakeupQueue,
+)
 from domain.schedule import Interval
 
 log = logging.getLogger(__name__)
@@ -39,6 +48,9 @@ class ProcessingLimits:
     batch_size: int = 200  # requests decided in one transaction at most
     max_rounds: int = 50  # batches per wake-up, so one busy partition cannot hog a worker
     retry_pause_seconds: float = 0.1
+    # A batch that lost its database connection is tried again at once, this many times,
+    # without counting an attempt: the request did nothing wrong.
+    reconnect_retries: int = 5
 
 
 def _reach(requests: list[BookingRequest], providers: dict[UUID, Provider]) -> Span | None:
@@ -82,6 +94,7 @@ async def _apply_batch(
     uow: UnitOfWork,
     notifier: Notifier,
     now: datetime,
+    observer: ProcessingObserver,
 ) -> list[UUID]:
     """Decide those of the requests still pending, with their providers locked, in one
     transaction; returns the ids decided.
@@ -132,11 +145,20 @@ async def _apply_batch(
         uow.after_commit(partial(notifier.requests_completed, decided))
         uow.after_commit(notifier.events_recorded)
         await uow.commit()
+    by_id = {r.id: r for r in pending}
+    for _, decision in decisions:
+        for request_id, outcome in decision.outcomes:
+            observer.decided(by_id[request_id], outcome)
     return decided
 
 
 async def _fail_request(
-    request_id: UUID, attempts: int, uow: UnitOfWork, notifier: Notifier, now: datetime
+    request_id: UUID,
+    attempts: int,
+    uow: UnitOfWork,
+    notifier: Notifier,
+    now: datetime,
+    observer: ProcessingObserver,
 ) -> None:
     async with uow:
         request = await uow.requests.get(request_id)
@@ -158,6 +180,7 @@ async def _fail_request(
         uow.after_commit(lambda: notifier.requests_completed([request_id]))
         uow.after_commit(notifier.events_recorded)
         await uow.commit()
+    observer.decided(request, outcome)
     log.error("booking request %s failed after %d attempts", request_id, attempts - 1)
 
 
@@ -192,13 +215,36 @@ async def _try(
     clock: Clock,
     limits: ProcessingLimits,
     attempts: int,
+    observer: ProcessingObserver,
 ) -> list[UUID]:
     ids = [r.id for r in requests]
+    observer.batch_started(len(ids))
     try:
+        for retry in range(limits.reconnect_retries):
+            try:
+                return await _apply_batch(
+                    ids,
+                    {r.provider_id for r in requests},
+                    units.unit_of_work(),
+                    notifier,
+                    clock(),
+                    observer,
+                )
+            except Unavailable as exc:
+                # Nothing was committed (the batch commits once, last); a commit whose answer
+                # was lost is found out on the retry, which reads only what is still pending.
+                log.warning("deciding %d requests: %s; trying again", len(ids), exc)
+                await asyncio.sleep(limits.retry_pause_seconds * (retry + 1))
         return await _apply_batch(
-            ids, {r.provider_id for r in requests}, units.unit_of_work(), notifier, clock()
+            ids,
+            {r.provider_id for r in requests},
+            units.unit_of_work(),
+            notifier,
+            clock(),
+            observer,
         )
     except Exception:
+        observer.batch_failed(len(ids))
         log.exception("deciding %d requests failed (attempt %d)", len(ids), attempts)
         await asyncio.sleep(limits.retry_pause_seconds * attempts)
         return []
@@ -210,6 +256,7 @@ async def _alone(
     notifier: Notifier,
     clock: Clock,
     limits: ProcessingLimits,
+    observer: ProcessingObserver,
 ) -> list[UUID]:
     """Try the provider's oldest pending request by itself, counting the attempt first."""
     async with units.single_writer() as uow:
@@ -219,10 +266,10 @@ async def _alone(
         return []
     head_id, attempts = counted
     if attempts > limits.max_attempts:
-        await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock())
+        await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock(), observer)
         return [head_id]
     alone = dataclasses.replace(head, id=head_id)
-    return await _try([alone], units, notifier, clock, limits, attempts)
+    return await _try([alone], units, notifier, clock, limits, attempts, observer)
 
 
 async def process_wakeups(
@@ -232,6 +279,7 @@ async def process_wakeups(
     clock: Clock,
     limits: ProcessingLimits = ProcessingLimits(),
     recent: RecentlyDecided | None = None,
+    observer: ProcessingObserver | None = None,
 ) -> int:
     """Decide the pending requests of the providers named by wake-ups `(provider, request)`.
 
@@ -244,6 +292,7 @@ async def process_wakeups(
     Returns how many requests were decided.
     """
     recent = recent if recent is not None else RecentlyDecided()
+    observer = observer or NoObserver()
     providers = {provider_id for provider_id, request_id in woken if request_id not in recent}
     decided = 0
     for _ in range(limits.max_rounds):
@@ -258,7 +307,7 @@ async def process_wakeups(
             heads.setdefault(request.provider_id, request)
         unfinished = {pid for pid, head in heads.items() if head.attempts > 0}
         for provider_id in sorted(unfinished):
-            ids = await _alone(heads[provider_id], units, notifier, clock, limits)
+            ids = await _alone(heads[provider_id], units, notifier, clock, limits, observer)
             recent.add_all(ids)
             decided += len(ids)
         batch = [r for r in pending if r.provider_id not in unfinished]
@@ -267,7 +316,7 @@ async def process_wakeups(
             async with units.single_writer() as uow:
                 await uow.requests.count_attempts([r.id for r in batch])
                 await uow.commit()
-            ids = await _try(batch, units, notifier, clock, limits, attempts=1)
+            ids = await _try(batch, units, notifier, clock, limits, 1, observer)
             recent.add_all(ids)
             decided += len(ids)
         if len(pending) < limits.batch_size and not unfinished and len(ids) == len(batch):

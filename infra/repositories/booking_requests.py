@@ -41,6 +41,7 @@ def _request(row: Row[Any]) -> BookingRequest:
         customer_id=payload.get("customer_id"),
         metadata=payload.get("metadata") or {},
         reason=payload.get("reason"),
+        http_request_id=payload.get("http_request_id"),
         callback_url=row.callback_url,
         idempotency_key=row.idempotency_key,
         fingerprint=row.fingerprint,
@@ -63,6 +64,8 @@ class SqlBookingRequestRepository:
             payload["metadata"] = request.metadata
         if request.reason is not None:
             payload["reason"] = request.reason
+        if request.http_request_id is not None:
+            payload["http_request_id"] = request.http_request_id
         try:
             seq = await self._db.scalar(
                 _INSERT_REQUEST,

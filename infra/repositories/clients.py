@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
-from domain.model import ApiClient, Role
+from domain.model import ApiClient, ApiKeyRecord, Role
 from domain.ports import NewApiClient
 from infra.repositories.base import CLIENTS, Statements
 
 _CLIENT_BY_KEY_HASH = select(CLIENTS.c.id, CLIENTS.c.name, CLIENTS.c.role).where(
-    CLIENTS.c.key_hash == bindparam("key_hash")
+    CLIENTS.c.key_hash == bindparam("key_hash"), CLIENTS.c.revoked_at.is_(None)
 )
+_RECORD = (CLIENTS.c.id, CLIENTS.c.name, CLIENTS.c.role, CLIENTS.c.created_at, CLIENTS.c.revoked_at)
+
+
+def _record(row: Row[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(ApiClient(row.id, row.name, Role(row.role)), row.created_at, row.revoked_at)
 
 
 class SqlApiClientRepository:
@@ -34,3 +41,18 @@ class SqlApiClientRepository:
                 created_at=datetime.now().astimezone(),
             )
         )
+
+    async def list_all(self) -> list[ApiKeyRecord]:
+        rows = await self._db.execute(select(*_RECORD).order_by(CLIENTS.c.created_at, CLIENTS.c.id))
+        return [_record(row) for row in rows]
+
+    async def revoke(self, client_id: UUID, at: datetime) -> ApiKeyRecord | None:
+        row = (
+            await self._db.execute(
+                update(CLIENTS)
+                .where(CLIENTS.c.id == client_id)
+                .values(revoked_at=func.coalesce(CLIENTS.c.revoked_at, at))
+                .returning(*_RECORD)
+            )
+        ).first()
+        return None if row is None else _record(row)
