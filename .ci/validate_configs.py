@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 BASE = ROOT  # paths in messages are relative to the repository checked (--root)
 # Errors, not notes, once every setting compose and k8s use is in example.env on main.
-STRICT_SETTINGS = False
+STRICT_SETTINGS = True
 DEFAULT_KUBERNETES_VERSION = "1.30"
 REQUIRED_COMPOSE_SERVICES = (
     "postgres", "redis", "redis-cache", "migrate", "api", "worker", "worker-webhooks",
