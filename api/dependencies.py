@@ -95,13 +95,15 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
 
     def intake(client: Injected[ApiClient], idempotency_key: IdempotencyKey = None) -> Intake:
         """What accepting a request needs: one write, the queue, the provider catalog, now."""
+        now = runtime.clock()
         return Intake(
             client=client,
             key=idempotency_key,
             uow=runtime.database.single_writer(),
             queue=runtime.queue,
             catalog=runtime.catalog,
-            now=runtime.clock(),
+            now=now,
+            keys_since=now - timedelta(hours=runtime.settings.idempotency_key_hours),
         )
 
     def callback_check() -> CallbackCheck:

@@ -94,9 +94,15 @@ class Outcome:
 
 
 class BookingRequestRepository(Protocol):
-    async def add(self, request: BookingRequest) -> BookingRequest: ...
+    async def add(self, request: BookingRequest, keys_since: datetime) -> BookingRequest:
+        """Record the request; DuplicateKey if its key is held since `keys_since` or later."""
+
     async def get(self, request_id: UUID) -> BookingRequest | None: ...
-    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None: ...
+    async def by_idempotency_key(
+        self, client_id: UUID, key: str, since: datetime
+    ) -> BookingRequest | None:
+        """The request holding the key, if the key was taken at or after `since`."""
+
     async def pending_for_providers(
         self, provider_ids: Collection[UUID], limit: int
     ) -> list[BookingRequest]: ...

@@ -107,6 +107,8 @@ class Settings:
     long_polls_per_process: int = 500
     worker_lease_seconds: float = 5.0
     heartbeat_file: Path | None = None
+    retention_days: int = 400
+    idempotency_key_hours: float = 24.0
 
     @classmethod
     def from_env(
@@ -205,4 +207,8 @@ class Settings:
                 env.get("WORKER_LEASE_SECONDS", "5"), "WORKER_LEASE_SECONDS", 1.0
             ),
             heartbeat_file=Path(heartbeat) if (heartbeat := env.get("HEARTBEAT_FILE")) else None,
+            retention_days=_int(env.get("RETENTION_DAYS", "400"), "RETENTION_DAYS", 1),
+            idempotency_key_hours=_positive(
+                env.get("IDEMPOTENCY_KEY_HOURS", "24"), "IDEMPOTENCY_KEY_HOURS"
+            ),
         )

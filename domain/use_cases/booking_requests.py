@@ -56,6 +56,7 @@ class Intake:
     queue: WakeupQueue
     catalog: ProviderCatalog
     now: datetime
+    keys_since: datetime  # keys taken before this no longer replay (IDEMPOTENCY_KEY_HOURS)
 
 
 def fingerprint(kind: RequestKind, **fields: object) -> str:
@@ -102,7 +103,7 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
     for _ in range(2):
         async with uow:
             if key is not None:
-                existing = await uow.requests.by_idempotency_key(client.id, key)
+                existing = await uow.requests.by_idempotency_key(client.id, key, intake.keys_since)
                 if existing is not None:
                     if existing.fingerprint != print_:
                         raise Conflict(
@@ -113,7 +114,7 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
                     return Accepted(existing, created=False, zone=zone)
             built, zone = await build(uow)
             try:
-                request = await uow.requests.add(built)
+                request = await uow.requests.add(built, intake.keys_since)
             except DuplicateKey:
                 continue  # a concurrent request with the same key committed first: replay it
             uow.after_commit(partial(queue.wake, request.provider_id, request.id))
