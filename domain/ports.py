@@ -236,6 +236,21 @@ class EventStream(Protocol):
     async def append(self, events: Sequence[OutboxEvent]) -> None: ...
 
 
+class RetentionStore(Protocol):
+    """Removes old rows in small batches, never a row that is still work to do."""
+
+    def remove_older(
+        self,
+        table: str,
+        before: datetime,
+        *,
+        dry_run: bool,
+        batch_size: int,
+        budget_seconds: float | None,
+    ) -> int:
+        """Remove (or count, with `dry_run`) `table`'s rows created before `before`."""
+
+
 class UnitOfWork(Protocol):
     @property
     def providers(self) -> ProviderRepository: ...

@@ -17,6 +17,7 @@ from infra.membership import Membership
 from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery
 from workers.ownership import PartitionOwner, ownership_step, partition_of
+from workers.maintenance import maintenance_schedule, register_maintenance_tasks
 from workers.runtime import close_runtime, consume
 from workers.tasks import register_tasks
 from workers.webhooks import register_webhook_tasks, start_webhook_service, stop_webhook_service
@@ -29,6 +30,11 @@ def build_app(settings: Settings) -> Celery:
     app = create_celery(settings)
     register_tasks(app, settings)
     register_webhook_tasks(app, settings)
+    register_maintenance_tasks(app, settings)
+    app.conf.beat_schedule = {
+        **app.conf.beat_schedule,
+        **maintenance_schedule(MAINTENANCE_QUEUE),
+    }
     return app
 
 
