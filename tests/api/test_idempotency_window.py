@@ -17,13 +17,13 @@ START = "2026-10-26T10:00:00-04:00"  # a Monday at 10:00 in New York, ahead of N
 @pytest.fixture
 def later(api: Api) -> Iterator[Any]:
     """Moves the API's clock; puts it back afterwards."""
-    context = api.client.app.state.context
+    runtime = api.client.app.state.runtime
 
     def move(by: timedelta) -> None:
-        context.clock = lambda: NOW + by
+        runtime.clock = lambda: NOW + by
 
     yield move
-    context.clock = lambda: NOW
+    runtime.clock = lambda: NOW
 
 
 def _book(api: Api, key: str, provider: str, **extra: Any) -> Any:
