@@ -303,6 +303,7 @@ class WebhookDeliveryRow(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
     )
 
 

@@ -127,6 +127,12 @@ def upgrade() -> None:
             _concurrently(bind, f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON bookings {definition}")
         for name, _ in OLD_BOOKING_INDEXES:
             _concurrently(bind, f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        # Retention finds old deliveries through it.
+        _concurrently(
+            bind,
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_webhook_deliveries_created_at "
+            "ON webhook_deliveries (created_at)",
+        )
         cutover = _cutover(datetime.now(UTC))
         for table in UNIQUE_KEYS:
             _partition(bind, table, cutover)
@@ -292,6 +298,7 @@ def _upgrade_sqlite() -> None:
         batch.drop_constraint("uq_booking_requests_idempotency", type_="unique")
     op.create_index("ix_booking_requests_created_at", "booking_requests", ["created_at"])
     op.create_index("ix_events_created_at", "events", ["created_at"])
+    op.create_index("ix_webhook_deliveries_created_at", "webhook_deliveries", ["created_at"])
     op.execute(SQLITE_KEY_TRIGGER)
     for name, _ in OLD_BOOKING_INDEXES:
         op.drop_index(name, table_name="bookings")
@@ -335,6 +342,7 @@ def downgrade() -> None:
                 "fk_webhook_deliveries_event_id_events", "events", ["event_id"], ["id"]
             )
     op.drop_table("idempotency_keys")
+    op.drop_index("ix_webhook_deliveries_created_at", table_name="webhook_deliveries")
     with op.batch_alter_table("booking_requests") as batch:
         batch.create_unique_constraint(
             "uq_booking_requests_idempotency", ["client_id", "idempotency_key"]
