@@ -545,7 +545,20 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--accept-seconds", type=float, default=10.0)
     parser.add_argument("--explain", type=Path, help="write the EXPLAIN output here (markdown)")
+    parser.add_argument(
+        "--table",
+        nargs="+",
+        type=Path,
+        help="only print the side-by-side table of these results files (runs of one sitting)",
+    )
     args = parser.parse_args()
+    if args.table:
+        merged: dict[int, dict[str, float]] = {}
+        for path in args.table:
+            document = json.loads(path.read_text())
+            merged.update({int(k): v for k, v in document["figures"].items()})
+        report(merged, {}, None)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
 
     db = common.Database(args.db) if args.db else common.create_database("datagrowth")

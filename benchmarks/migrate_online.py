@@ -73,37 +73,29 @@ def main() -> int:
         processes.append(start_booking(["worker"], old_env, workdir / "worker-old.log", workdir))
 
         rng = random.Random(11)
-        accepted: list[tuple[float, str, str, dict[str, Any]]] = []  # (time, key, id, body)
+        accepted: list[tuple[float, str]] = []  # (when, request id) of each 202
         statuses: dict[int, int] = {}
         host = f"127.0.0.1:{api.port}"
-        sent: dict[int, tuple[str, dict[str, Any]]] = {}
+        sent: dict[str, dict[str, Any]] = {}  # body by Idempotency-Key
         lock = threading.Lock()
-        counter = iter(range(10**9))
 
         def factory() -> bytes:
-            n = next(counter)
             key = f"online-{uuid4().hex}"
             body = {
                 "provider_id": rng.choice(providers),
                 "start": datagrowth.future_slot(rng, 1, 300).isoformat(),
-                "metadata": {"n": n},
             }
             with lock:
-                sent[n] = (key, body)
+                sent[key] = body
             headers = {"Authorization": f"Bearer {client_key}", "Idempotency-Key": key}
             return loadgen.encode_request("POST", "/v1/bookings", host, headers=headers, body=body)
 
         def validate(status: int, body: bytes) -> bool:
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
-            if status == 202:
-                answer = json.loads(body)
-                n = answer["metadata"]["n"]
-                key, sent_body = sent[n]
-                with lock:
-                    accepted.append((time.monotonic(), key, answer["id"], sent_body))
-                return True
-            return status == 503
+                if status == 202:
+                    accepted.append((time.monotonic(), json.loads(body)["id"]))
+            return status in {202, 503}
 
         migration: dict[str, float] = {}
 
@@ -120,17 +112,24 @@ def main() -> int:
         runner.start()
         results = []
         while runner.is_alive() or time.monotonic() - migration.get("end", time.monotonic()) < 10:
+            phase = (
+                "before"
+                if "start" not in migration
+                else "during"
+                if "end" not in migration
+                else "after"
+            )
             result = loadgen.open_loop(
                 api.base_url + "/", factory, rate=args.rate, duration=5, validate=validate
             )
-            common.log(result.line())
-            results.append(result.summary())
+            common.log(f"{phase} the migration: {result.line()}")
+            results.append({"phase": phase, **result.summary()})
         runner.join()
         api.stop()
         # 503s must carry Retry-After; the API sets it on every 503 (api/errors.py), and the
         # old code's log shows why each was given.
         common.log(f"answers: {statuses}")
-        ids = [a[2] for a in accepted]
+        ids = [a[1] for a in accepted]
         deadline = time.monotonic() + 300
         while True:
             with psycopg.connect(psy, autocommit=True) as conn:
@@ -148,7 +147,12 @@ def main() -> int:
         processes.clear()
 
         # This tree's API on the migrated database replays keys the old code took after the swap.
-        after = [a for a in accepted if a[0] > migration["end"]][-20:]
+        late = [a[1] for a in accepted if a[0] > migration["end"]][-20:]
+        with psycopg.connect(psy, autocommit=True) as conn:
+            after = conn.execute(
+                "SELECT idempotency_key, id::text FROM booking_requests WHERE id = ANY(%s::uuid[])",
+                (late,),
+            ).fetchall()
         new_api = start_api(new_env, workdir / "api-new.log", 1, cwd=workdir)
         replayed = 0
         client = common.HttpClient(new_api.base_url, client_key)
@@ -189,6 +193,7 @@ def main() -> int:
             and found == len(ids)
             and pending == 0
             and replayed == len(after)
+            and len(after) > 0
             and kinds == {"booking_requests": "p", "events": "p"}
         )
         report["ok"] = ok
