@@ -2,8 +2,8 @@
 
 1. A database at the revision before 0004, bulk-loaded with `--rows` decided requests,
    bookings and events (benchmarks/datagrowth.py's loader), 10,000 providers.
-2. The code of `--old-rev` (the release before this one) serves it: `booking api` and one
-   `booking worker`, with an open-loop load of `POST /v1/bookings` (each with an
+2. The code of `--old-rev` (the release before this one) serves it: `booking api`, one
+   `booking worker` and the scheduler, with an open-loop load of `POST /v1/bookings` (each with an
    Idempotency-Key) at `--rate` per second.
 3. Ten seconds in, `booking migrate` (this tree's migrations) runs; the load goes on until
    ten seconds after it finished (old code on the new schema: the rolling-upgrade window).
@@ -71,6 +71,10 @@ def main() -> int:
 
         api = start_api(old_env, workdir / "api-old.log", 1, cwd=workdir)
         processes.append(start_booking(["worker"], old_env, workdir / "worker-old.log", workdir))
+        # The sweep: a wake-up lost on the way (it happens, migration or not) is re-sent by it.
+        processes.append(
+            start_booking(["scheduler"], old_env, workdir / "scheduler-old.log", workdir)
+        )
 
         rng = random.Random(11)
         accepted: list[tuple[float, str]] = []  # (when, request id) of each 202
@@ -156,9 +160,9 @@ def main() -> int:
         new_api = start_api(new_env, workdir / "api-new.log", 1, cwd=workdir)
         replayed = 0
         client = common.HttpClient(new_api.base_url, client_key)
-        for _, key, ident, body in after:
+        for key, ident in after:
             status, _, answer = client.request(
-                "POST", "/v1/bookings", body, headers={"Idempotency-Key": key}
+                "POST", "/v1/bookings", sent[key], headers={"Idempotency-Key": key}
             )
             replayed += int(status == 202 and answer["id"] == ident)
         new_api.stop()

@@ -196,6 +196,13 @@ def _partition(bind: Connection, table: str, cutover: datetime) -> None:
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_{table}_created_at_legacy "
             f"ON {table} (created_at)"
         )
+        if table == "booking_requests":
+            # The previous release looks keys up in booking_requests itself until it is
+            # replaced; its unique constraint goes at the swap, this index stays with the rows.
+            bind.exec_driver_sql(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_booking_requests_key_legacy "
+                "ON booking_requests (client_id, idempotency_key)"
+            )
         check = f"ck_{table}_legacy_range"
         exists = _scalar(
             bind,
