@@ -45,7 +45,7 @@ from benchmarks import common, loadgen
 from domain.availability import Span
 from domain.model import BookingStatus
 from domain.ports import BookingFilter
-from domain.use_cases.availability import AvailabilityQuery, find_availability
+from domain.use_cases.availability import load_day_inputs
 from domain.use_cases.processing import ProcessingLimits, RecentlyDecided, process_wakeups
 from infra.database import make_engine
 from infra.partitions import ensure_partitions
@@ -459,10 +459,12 @@ async def measure_in_process(
         ("availability 62 days, long history", UUID(HEAVY_ID), 62),
     ):
         first = date.today() - timedelta(days=days // 2) if "history" in label else date.today()
-        query = AvailabilityQuery(provider, first, first + timedelta(days=days - 1))
+        last = first + timedelta(days=days - 1)
 
-        async def avail(q: AvailabilityQuery = query) -> None:
-            await find_availability(q, database.reader(), now)
+        async def avail(p: UUID = provider, a: date = first, b: date = last) -> None:
+            # What the API computes on a cache miss: the record's inputs, then the free slots.
+            inputs = await load_day_inputs(p, a, b, database.reader())
+            inputs.free_days(a, b, now)
 
         figures[label] = await timed(avail, max(5, reps // 2))
 
