@@ -16,8 +16,8 @@ from infra.heartbeat import HeartbeatFile
 from infra.membership import Membership
 from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery
-from workers.ownership import PartitionOwner, ownership_step, partition_of
 from workers.maintenance import maintenance_schedule, register_maintenance_tasks
+from workers.ownership import PartitionOwner, ownership_step, partition_of
 from workers.runtime import close_runtime, consume
 from workers.tasks import register_tasks
 from workers.webhooks import register_webhook_tasks, start_webhook_service, stop_webhook_service
