@@ -139,13 +139,15 @@ def dependencies(runtime: ApiRuntime) -> dict[str, Provide]:
         return runtime.completions
 
     def new_intake(client: ApiClient, key: str | None) -> Intake:
+        now = runtime.clock()
         return Intake(
             client=client,
             key=key,
             uow=runtime.database.single_writer(),
             queue=runtime.queue,
             catalog=runtime.catalog,
-            now=runtime.clock(),
+            now=now,
+            keys_since=now - timedelta(hours=runtime.settings.idempotency_key_hours),
             http_request_id=current_request_id.get(),
             on_accepted=metrics.count_accepted,
         )

@@ -259,6 +259,31 @@ def cmd_cache_stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from domain.use_cases.retention import prune
+    from infra.database import make_sync_engine
+    from infra.retention import SqlRetention
+    from workers.maintenance import policy
+
+    engine = make_sync_engine(settings.database_url)
+    try:
+        store = SqlRetention(engine)
+        counts = prune(policy(settings, None), store, datetime.now(UTC), dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for table, count in counts.items():
+        print(f"{table}: {verb} {count} rows")
+    if store.dropped:
+        print(f"dropped partitions: {', '.join(store.dropped)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="booking", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -304,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_cmd.set_defaults(run=cmd_migrate)
+
+    prune_cmd = commands.add_parser(
+        "prune", help="remove data older than RETENTION_DAYS and expired Idempotency-Keys"
+    )
+    prune_cmd.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    prune_cmd.add_argument("--json", action="store_true", help="print one JSON line of counts")
+    prune_cmd.set_defaults(run=cmd_prune)
 
     keys = commands.add_parser("keys", help="API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -95,9 +95,15 @@ class Outcome:
 
 
 class BookingRequestRepository(Protocol):
-    async def add(self, request: BookingRequest) -> BookingRequest: ...
+    async def add(self, request: BookingRequest, keys_since: datetime) -> BookingRequest:
+        """Record the request; DuplicateKey if its key is held since `keys_since` or later."""
+
     async def get(self, request_id: UUID) -> BookingRequest | None: ...
-    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None: ...
+    async def by_idempotency_key(
+        self, client_id: UUID, key: str, since: datetime
+    ) -> BookingRequest | None:
+        """The request holding the key, if the key was taken at or after `since`."""
+
     async def pending_for_providers(
         self, provider_ids: Collection[UUID], limit: int
     ) -> list[BookingRequest]: ...
@@ -236,6 +242,21 @@ class EventStream(Protocol):
     """The bounded stream internal consumers read events from."""
 
     async def append(self, events: Sequence[OutboxEvent]) -> None: ...
+
+
+class RetentionStore(Protocol):
+    """Removes old rows in small batches, never a row that is still work to do."""
+
+    def remove_older(
+        self,
+        table: str,
+        before: datetime,
+        *,
+        dry_run: bool,
+        batch_size: int,
+        budget_seconds: float | None,
+    ) -> int:
+        """Remove (or count, with `dry_run`) `table`'s rows created before `before`."""
 
 
 class UnitOfWork(Protocol):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -143,21 +144,40 @@ def alembic_config(url: str) -> Config:
 MIGRATION_LOCK_KEY = 0x626F6F6B696E67  # "booking"
 
 
+def _wait_for_migration_lock(connection: Connection) -> None:
+    """Take the session lock by polling: a waiter inside a statement would hold a snapshot,
+    and CREATE INDEX CONCURRENTLY in the running migration waits for every snapshot."""
+    while True:
+        taken = connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        ).scalar()
+        connection.commit()
+        if taken:
+            return
+        time.sleep(0.2)
+
+
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` through the Alembic migrations.
 
-    On PostgreSQL the migration holds an advisory lock, so several processes starting at once
-    (replicas, a job and a developer) migrate one after the other instead of together.
+    On PostgreSQL the migration holds an advisory lock for its whole session, so several
+    processes starting at once (replicas, a job and a developer) migrate one after the other
+    instead of together. The lock outlives transactions: some migrations commit part way
+    (indexes built CONCURRENTLY cannot run inside one).
     """
     engine = make_sync_engine(url)
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
+                _wait_for_migration_lock(connection)
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+            if connection.dialect.name == "postgresql":
+                connection.rollback()  # whatever the last migration left open
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
     finally:
         engine.dispose()

@@ -117,6 +117,8 @@ class Settings:
     log_format: str = "json"
     metrics_port: int = 0
     api_key_cache_seconds: float = 0.5
+    retention_days: int = 400
+    idempotency_key_hours: float = 24.0
 
     @classmethod
     def from_env(
@@ -218,4 +220,8 @@ class Settings:
             log_format=_choice(env.get("LOG_FORMAT", "json"), "LOG_FORMAT", ("json", "console")),
             metrics_port=_int(env.get("METRICS_PORT", "0"), "METRICS_PORT", 0),
             api_key_cache_seconds=float(env.get("API_KEY_CACHE_SECONDS", "0.5")),
+            retention_days=_int(env.get("RETENTION_DAYS", "400"), "RETENTION_DAYS", 1),
+            idempotency_key_hours=_positive(
+                env.get("IDEMPOTENCY_KEY_HOURS", "24"), "IDEMPOTENCY_KEY_HOURS"
+            ),
         )

@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
@@ -133,8 +132,20 @@ class BookingRow(Base):
     __table_args__ = (
         CheckConstraint("status IN ('confirmed', 'cancelled')", name="status"),
         CheckConstraint("blocked_from < blocked_until", name="blocked_span"),
-        Index("ix_bookings_provider_id_start_at", "provider_id", "start_at"),
-        Index("ix_bookings_client_id_start_at", "client_id", "start_at"),
+        # Every list reads (filter..., start_at, id) in order from one of these, and a page
+        # resumes with the row comparison (start_at, id) > (:m, :x) as its index condition.
+        Index("ix_bookings_start_at_id", "start_at", "id"),
+        Index("ix_bookings_client_id_start_at_id", "client_id", "start_at", "id"),
+        Index("ix_bookings_provider_id_start_at_id", "provider_id", "start_at", "id"),
+        Index("ix_bookings_customer_id_start_at_id", "customer_id", "start_at", "id"),
+        # Confirmed spans reaching into a window: the cost follows the window, not the history.
+        Index(
+            "ix_bookings_confirmed_until",
+            "provider_id",
+            "blocked_until",
+            postgresql_where=text("status = 'confirmed'"),
+            sqlite_where=text("status = 'confirmed'"),
+        ),
         # The last line against double booking: no two confirmed blocked spans of one provider
         # overlap. SQLite has no such constraint; there the write lock serialises deciders.
         ExcludeConstraint(
@@ -148,6 +159,12 @@ class BookingRow(Base):
 
 
 class BookingRequestRow(Base):
+    """Partitioned by month of `created_at` on PostgreSQL (infra/partitions.py).
+
+    There the unique keys also hold `created_at` (`ux_booking_requests_seq`, `_id`); an
+    Idempotency-Key is unique through `idempotency_keys`.
+    """
+
     __tablename__ = "booking_requests"
 
     seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
@@ -171,8 +188,8 @@ class BookingRequestRow(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('book', 'reschedule', 'cancel')", name="kind"),
         CheckConstraint("status IN ('pending', 'succeeded', 'rejected', 'failed')", name="status"),
-        UniqueConstraint("client_id", "idempotency_key", name="uq_booking_requests_idempotency"),
         Index("ix_booking_requests_provider_id_status_seq", "provider_id", "status", "seq"),
+        Index("ix_booking_requests_created_at", "created_at"),
         Index("ix_booking_requests_booking_id", "booking_id"),
         Index(
             "ix_booking_requests_pending",
@@ -184,7 +201,10 @@ class BookingRequestRow(Base):
 
 
 class EventRow(Base):
-    """The outbox: written with the change it describes, published after commit."""
+    """The outbox: written with the change it describes, published after commit.
+
+    Partitioned by month of `created_at` on PostgreSQL, like booking_requests.
+    """
 
     __tablename__ = "events"
 
@@ -200,6 +220,7 @@ class EventRow(Base):
     sequence: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
+        Index("ix_events_created_at", "created_at"),
         Index(
             "ix_events_unpublished",
             "created_at",
@@ -207,6 +228,21 @@ class EventRow(Base):
             sqlite_where=text("published_at IS NULL"),
         ),
     )
+
+
+class IdempotencyKeyRow(Base):
+    """Which request holds a client's Idempotency-Key; replays for IDEMPOTENCY_KEY_HOURS.
+
+    A trigger on booking_requests makes every insert with a key hold it (migration 0004).
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[UUID] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_id: Mapped[UUID]
+    request_created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class WebhookEndpointRow(Base):
@@ -237,7 +273,8 @@ class WebhookDeliveryRow(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    # No foreign key: events are partitioned, and retention removes old ones first.
+    event_id: Mapped[str] = mapped_column(String(40))
     endpoint_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="SET NULL")
     )
@@ -267,6 +304,7 @@ class WebhookDeliveryRow(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
     )
 
 

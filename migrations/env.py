@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
 from infra.database import sync_url
+from infra.partitions import include_in_autogenerate
 from infra.settings import Settings
 from infra.tables import Base
 
@@ -24,6 +25,9 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Each file commits by itself: some migrations build indexes CONCURRENTLY part way.
+        transaction_per_migration=True,
+        include_object=include_in_autogenerate,
     )
 
 

@@ -17,6 +17,7 @@ from infra.membership import Membership
 from infra.metrics import serve_metrics
 from infra.settings import Settings
 from workers.celery_app import MAINTENANCE_QUEUE, WEBHOOKS_QUEUE, create_celery
+from workers.maintenance import maintenance_schedule, register_maintenance_tasks
 from workers.ownership import PartitionOwner, ownership_step, partition_of
 from workers.runtime import close_runtime, consume
 from workers.tasks import register_tasks
@@ -30,6 +31,11 @@ def build_app(settings: Settings) -> Celery:
     app = create_celery(settings)
     register_tasks(app, settings)
     register_webhook_tasks(app, settings)
+    register_maintenance_tasks(app, settings)
+    app.conf.beat_schedule = {
+        **app.conf.beat_schedule,
+        **maintenance_schedule(MAINTENANCE_QUEUE),
+    }
     return app
 
 

@@ -57,6 +57,7 @@ class Intake:
     queue: WakeupQueue
     catalog: ProviderCatalog
     now: datetime
+    keys_since: datetime  # keys taken before this no longer replay (IDEMPOTENCY_KEY_HOURS)
     http_request_id: str | None = None  # carried with the request into the worker's logs
     # Told of each request accepted (not of a replay), after its commit: the API counts them.
     on_accepted: Callable[[BookingRequest], None] | None = None
@@ -106,7 +107,7 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
     for _ in range(2):
         async with uow:
             if key is not None:
-                existing = await uow.requests.by_idempotency_key(client.id, key)
+                existing = await uow.requests.by_idempotency_key(client.id, key, intake.keys_since)
                 if existing is not None:
                     if existing.fingerprint != print_:
                         raise Conflict(
@@ -123,7 +124,7 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
                     return Accepted(existing, created=False, zone=zone, booking=booking)
             built, zone = await build(uow)
             try:
-                request = await uow.requests.add(built)
+                request = await uow.requests.add(built, intake.keys_since)
             except DuplicateKey:
                 continue  # a concurrent request with the same key committed first: replay it
             uow.after_commit(partial(queue.wake, request.provider_id, request.id))

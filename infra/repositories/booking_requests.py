@@ -14,14 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from domain.errors import DuplicateKey
 from domain.model import BookingRequest, RequestKind, RequestStatus
 from domain.ports import Outcome
+from infra.idempotency import BY_KEY, insert_with_key
 from infra.repositories.base import REQUESTS, Statements, relaxed
 from infra.tables import BookingRequestRow
 
 _REQUEST_BY_ID = select(REQUESTS).where(REQUESTS.c.id == bindparam("id"))
-_REQUEST_BY_KEY = select(REQUESTS).where(
-    REQUESTS.c.client_id == bindparam("client_id"),
-    REQUESTS.c.idempotency_key == bindparam("key"),
-)
 _INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
 _FINISH_REQUEST = update(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
 
@@ -56,7 +53,8 @@ class SqlBookingRequestRepository:
     def __init__(self, connection: Statements) -> None:
         self._db = connection
 
-    async def add(self, request: BookingRequest) -> BookingRequest:
+    async def add(self, request: BookingRequest, keys_since: datetime) -> BookingRequest:
+        """Record the request; its Idempotency-Key must be free or taken before `keys_since`."""
         payload: dict[str, Any] = {}
         if request.customer_id is not None:
             payload["customer_id"] = request.customer_id
@@ -66,25 +64,27 @@ class SqlBookingRequestRepository:
             payload["reason"] = request.reason
         if request.http_request_id is not None:
             payload["http_request_id"] = request.http_request_id
+        values = {
+            "id": request.id,
+            "client_id": request.client_id,
+            "kind": request.kind.value,
+            "provider_id": request.provider_id,
+            "booking_id": request.booking_id,
+            "start_at": request.start,
+            "payload": payload,
+            "status": request.status.value,
+            "idempotency_key": request.idempotency_key,
+            "fingerprint": request.fingerprint,
+            "callback_url": request.callback_url,
+            "attempts": 0,
+            "created_at": request.created_at,
+        }
         try:
-            seq = await self._db.scalar(
-                _INSERT_REQUEST,
-                {
-                    "id": request.id,
-                    "client_id": request.client_id,
-                    "kind": request.kind.value,
-                    "provider_id": request.provider_id,
-                    "booking_id": request.booking_id,
-                    "start_at": request.start,
-                    "payload": payload,
-                    "status": request.status.value,
-                    "idempotency_key": request.idempotency_key,
-                    "fingerprint": request.fingerprint,
-                    "callback_url": request.callback_url,
-                    "attempts": 0,
-                    "created_at": request.created_at,
-                },
-            )
+            seq = -1
+            if request.idempotency_key is not None:
+                seq = await insert_with_key(self._db, values, keys_since)
+            if seq == -1:
+                seq = await self._db.scalar(_INSERT_REQUEST, values)
         except IntegrityError:
             raise DuplicateKey("a request with this Idempotency-Key already exists") from None
         assert seq is not None
@@ -94,9 +94,12 @@ class SqlBookingRequestRepository:
         row = (await self._db.execute(_REQUEST_BY_ID, {"id": request_id})).first()
         return None if row is None else _request(row)
 
-    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None:
-        params = {"client_id": client_id, "key": key}
-        row = (await self._db.execute(_REQUEST_BY_KEY, params)).first()
+    async def by_idempotency_key(
+        self, client_id: UUID, key: str, since: datetime
+    ) -> BookingRequest | None:
+        """The request holding the key, unless the key was taken before `since`."""
+        params = {"client_id": client_id, "key": key, "keys_since": since}
+        row = (await self._db.execute(BY_KEY, params)).first()
         return None if row is None else _request(row)
 
     async def pending_for_providers(

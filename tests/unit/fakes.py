@@ -19,6 +19,7 @@ from typing import Self
 from uuid import UUID
 
 from domain.availability import Span
+from domain.errors import DuplicateKey
 from domain.events import Event
 from domain.model import (
     ApiClient,
@@ -169,8 +170,14 @@ class FakeRequests:
             key=lambda r: r.seq,
         )
 
-    async def add(self, request: BookingRequest) -> BookingRequest:
+    async def add(self, request: BookingRequest, keys_since: datetime) -> BookingRequest:
         self._write()
+        if request.idempotency_key is not None:
+            held = await self.by_idempotency_key(
+                request.client_id, request.idempotency_key, keys_since
+            )
+            if held is not None:
+                raise DuplicateKey("a request with this Idempotency-Key already exists")
         added = dataclasses.replace(request, seq=self._s.next_seq)
         self._s.next_seq += 1
         self._s.requests[added.id] = added
@@ -179,12 +186,14 @@ class FakeRequests:
     async def get(self, request_id: UUID) -> BookingRequest | None:
         return self._s.requests.get(request_id)
 
-    async def by_idempotency_key(self, client_id: UUID, key: str) -> BookingRequest | None:
+    async def by_idempotency_key(
+        self, client_id: UUID, key: str, since: datetime
+    ) -> BookingRequest | None:
         return next(
             (
                 r
                 for r in self._s.requests.values()
-                if r.client_id == client_id and r.idempotency_key == key
+                if r.client_id == client_id and r.idempotency_key == key and r.created_at >= since
             ),
             None,
         )
