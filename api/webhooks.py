@@ -217,14 +217,15 @@ class WebhookEndpointController(Controller):
         page = await use_cases.list_endpoints(client, reader, limit, cursor)
         return PageBody([endpoint_body(e) for e in page.items], page.next_cursor)
 
-    @get("/{endpoint_id:str}", responses=READ_PROBLEMS)
+    @get("/{endpoint_id:str}", summary="Get a webhook endpoint", responses=READ_PROBLEMS)
     async def get_one(
         self,
         endpoint_id: FromPath[str],
         reader: Injected[UnitOfWork],
         client: Injected[ApiClient],
     ) -> EndpointBody:
-        """One endpoint (without its secret)."""
+        """One of your webhook endpoints (admin key: anyone's), with its URL, subscribed
+        event types and status; the signing secret is shown only when created or rotated."""
         endpoint = await use_cases.get_endpoint(
             parse_id(endpoint_id, "webhook endpoint"), client, reader
         )
@@ -305,7 +306,11 @@ class WebhookEndpointController(Controller):
         await notifier.events_recorded()  # wakes a webhook worker
         return ReplayBody(endpoint_id=ident, since=moment, queued=queued)
 
-    @get("/{endpoint_id:str}/deliveries", responses=READ_PROBLEMS)
+    @get(
+        "/{endpoint_id:str}/deliveries",
+        summary="List an endpoint's deliveries",
+        responses=READ_PROBLEMS,
+    )
     async def deliveries(
         self,
         endpoint_id: FromPath[str],
@@ -318,7 +323,8 @@ class WebhookEndpointController(Controller):
             QueryParameter(max_length=16, description="pending, succeeded or failed."),
         ] = None,
     ) -> PageBody[DeliveryBody]:
-        """The endpoint's deliveries, newest first."""
+        """The endpoint's deliveries, newest first, each with its event, status, attempts,
+        last status code and next attempt; `status` keeps only pending, succeeded or failed."""
         page = await use_cases.list_deliveries(
             parse_id(endpoint_id, "webhook endpoint"),
             client,
@@ -334,14 +340,15 @@ class WebhookDeliveryController(Controller):
     path = "/webhook-deliveries"
     tags = ["webhooks"]
 
-    @get("/{delivery_id:str}", responses=READ_PROBLEMS)
+    @get("/{delivery_id:str}", summary="Get a delivery and its attempts", responses=READ_PROBLEMS)
     async def get_one(
         self,
         delivery_id: FromPath[str],
         reader: Injected[UnitOfWork],
         client: Injected[ApiClient],
     ) -> DeliveryWithAttempts:
-        """A delivery and the log of its attempts."""
+        """One delivery of an event to one of your endpoints or callback URLs, with the log of
+        every attempt: when, the status code, how long it took and the start of the answer."""
         delivery, attempts = await use_cases.delivery_attempts(
             parse_id(delivery_id, "webhook delivery"), client, reader
         )

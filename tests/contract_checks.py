@@ -40,6 +40,9 @@ RULE_MESSAGES = [
         r"is not a date-time on the calendar",  # 30 February matches the pattern
         r"^'[^']*' is not an RFC 3339 date-time",  # the same, as parse_date_time says it
         r"is outside the dates this service computes",
+        # A string PostgreSQL cannot store (NUL, an unpaired surrogate), in any value or key:
+        # JSON Schema has no way to say so for every string, ignored keys included.
+        r"contains a NUL character or an unpaired surrogate",
     )
 ]
 
