@@ -50,6 +50,8 @@ IdempotencyKey = Annotated[
         required=False,
         max_length=255,
         description="Replays with the same key and body return the original request.",
+        # Documented only: an empty key is refused by api/strict_input.py with its own 400.
+        schema_extra={"minLength": 1},
     ),
 ]
 

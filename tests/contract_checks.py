@@ -43,6 +43,7 @@ RULE_MESSAGES = [
         # A string PostgreSQL cannot store (NUL, an unpaired surrogate), in any value or key:
         # JSON Schema has no way to say so for every string, ignored keys included.
         r"contains a NUL character or an unpaired surrogate",
+        r"is not a URL this service will call",  # one message for every refused URL
     )
 ]
 
