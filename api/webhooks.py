@@ -21,7 +21,9 @@ from domain.ports import Notifier, UnitOfWork
 from domain.use_cases import webhooks as use_cases
 from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
-Url = Annotated[str, msgspec.Meta(max_length=2048, examples=["https://example.org/hooks"])]
+Url = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://example.org/hooks"])
+]
 EventTypes = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=64)]],
     msgspec.Meta(max_length=20, examples=[["booking.confirmed", "booking.cancelled"], ["*"]]),
