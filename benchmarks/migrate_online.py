@@ -170,7 +170,7 @@ def main() -> int:
             f"old code's keys after the migration, replayed by the new: {replayed}/{len(after)}"
         )
         with psycopg.connect(psy, autocommit=True) as conn:
-            kinds = dict(
+            kinds: dict[str, str] = dict(
                 conn.execute(
                     "SELECT relname, relkind FROM pg_class"
                     " WHERE relname IN ('booking_requests', 'events')"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from domain.booking_rules import check_start, resolve_start
 from domain.commands import RequestBooking, RequestCancel, RequestReschedule
-from domain.errors import Conflict, DuplicateKey, NotFound
+from domain.errors import Conflict, DomainError, DuplicateKey, NotFound
 from domain.model import (
     ApiClient,
     Booking,
@@ -98,12 +98,26 @@ async def _own_booking(uow: UnitOfWork, client: ApiClient, booking_id: UUID) -> 
 
 
 # Builds the checked request and names the zone its times are shown in.
-Build = Callable[[UnitOfWork], Awaitable[tuple[BookingRequest, str]]]
+Prepare = Callable[[], Awaitable[tuple[BookingRequest, str]]]
 
 
-async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
-    """Record the request and wake its worker after commit; replay the original for a known key."""
+async def _accept(prepare: Prepare, print_: str, intake: Intake) -> Accepted:
+    """Record the request and wake its worker after commit; replay the original for a known key.
+
+    The request is prepared (checked against the catalog, its booking read) before the
+    accepting transaction opens, so no connection is held meanwhile: the catalog loads what
+    it lacks through a pooled connection of its own, and requests each holding one while
+    waiting for another would stall the API once the pool ran out. A refusal waits until the
+    key is known not to replay: a replay answers the original whatever the checks say now.
+    """
     client, key, uow, queue = intake.client, intake.key, intake.uow, intake.queue
+    prepared: tuple[BookingRequest, str] | None = None
+    try:
+        prepared = await prepare()
+    except DomainError as refused:
+        if key is None:
+            raise
+        refusal = refused
     for _ in range(2):
         async with uow:
             if key is not None:
@@ -122,7 +136,9 @@ async def _accept(build: Build, print_: str, intake: Intake) -> Accepted:
                         else None
                     )
                     return Accepted(existing, created=False, zone=zone, booking=booking)
-            built, zone = await build(uow)
+            if prepared is None:
+                raise refusal
+            built, zone = prepared
             try:
                 request = await uow.requests.add(built, intake.keys_since)
             except DuplicateKey:
@@ -181,7 +197,7 @@ async def request_booking(
         metadata=dict(new.metadata or {}),
     )
 
-    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
+    async def prepare() -> tuple[BookingRequest, str]:
         start, zone = await _checked_start(intake, new.provider_id, new.start, new.zone)
         return _pending(
             intake,
@@ -195,7 +211,7 @@ async def request_booking(
             callback_url=new.callback_url,
         ), zone
 
-    return await _accept(build, print_, intake)
+    return await _accept(prepare, print_, intake)
 
 
 async def request_reschedule(
@@ -209,8 +225,9 @@ async def request_reschedule(
         zone=_zone_name(new.start, new.zone),
     )
 
-    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        booking = await _own_booking(uow, intake.client, new.booking_id)
+    async def prepare() -> tuple[BookingRequest, str]:
+        async with intake.uow as uow:
+            booking = await _own_booking(uow, intake.client, new.booking_id)
         start, zone = await _checked_start(intake, booking.provider_id, new.start, new.zone)
         return _pending(
             intake,
@@ -221,7 +238,7 @@ async def request_reschedule(
             start=start,
         ), zone
 
-    return await _accept(build, print_, intake)
+    return await _accept(prepare, print_, intake)
 
 
 async def request_cancel(
@@ -230,8 +247,9 @@ async def request_cancel(
 ) -> Accepted:
     print_ = fingerprint(RequestKind.CANCEL, booking_id=new.booking_id, reason=new.reason)
 
-    async def build(uow: UnitOfWork) -> tuple[BookingRequest, str]:
-        booking = await _own_booking(uow, intake.client, new.booking_id)
+    async def prepare() -> tuple[BookingRequest, str]:
+        async with intake.uow as uow:
+            booking = await _own_booking(uow, intake.client, new.booking_id)
         return _pending(
             intake,
             RequestKind.CANCEL,
@@ -242,7 +260,7 @@ async def request_cancel(
             reason=new.reason,
         ), "UTC"  # a cancel names no time
 
-    return await _accept(build, print_, intake)
+    return await _accept(prepare, print_, intake)
 
 
 @dataclass(frozen=True, slots=True)
