@@ -89,8 +89,7 @@ async def _hours(
 
 
 async def _apply_batch(
-    request_ids: Collection[UUID],
-    provider_ids: Collection[UUID],
+    requests: Collection[BookingRequest],
     uow: UnitOfWork,
     notifier: Notifier,
     now: datetime,
@@ -104,10 +103,11 @@ async def _apply_batch(
     order, and writes the results back.
     """
     async with uow:
-        await uow.lock_providers(provider_ids)
-        pending = await uow.requests.pending_by_ids(request_ids)
+        await uow.lock_providers({r.provider_id for r in requests})
+        pending = await uow.requests.still_pending(requests)
         if not pending:
             return []
+        by_id = {r.id: r for r in pending}
         providers = await uow.providers.get_many({r.provider_id for r in pending})
         hours = await _hours(uow, pending, providers)
         reach = _reach(pending, providers)
@@ -132,7 +132,9 @@ async def _apply_batch(
         ]
         await uow.bookings.add_many([b for _, d in decisions for b in d.created])
         await uow.bookings.update_many([b for _, d in decisions for b in d.changed])
-        await uow.requests.finish_many([o for _, d in decisions for o in d.outcomes])
+        await uow.requests.finish_many(
+            [(by_id[request_id], o) for _, d in decisions for request_id, o in d.outcomes]
+        )
         await uow.events.add_many([e for _, d in decisions for e in d.events], now)
         decided = [request_id for _, d in decisions for request_id, _ in d.outcomes]
         versions = await uow.providers.bump_versions(
@@ -145,7 +147,6 @@ async def _apply_batch(
         uow.after_commit(partial(notifier.requests_completed, decided))
         uow.after_commit(notifier.events_recorded)
         await uow.commit()
-    by_id = {r.id: r for r in pending}
     for _, decision in decisions:
         for request_id, outcome in decision.outcomes:
             observer.decided(by_id[request_id], outcome)
@@ -153,22 +154,23 @@ async def _apply_batch(
 
 
 async def _fail_request(
-    request_id: UUID,
-    attempts: int,
+    counted: BookingRequest,
     uow: UnitOfWork,
     notifier: Notifier,
     now: datetime,
     observer: ProcessingObserver,
 ) -> None:
+    attempts = counted.attempts
     async with uow:
-        request = await uow.requests.get(request_id)
-        if request is None or request.status is not RequestStatus.PENDING:
+        still = await uow.requests.still_pending([counted])
+        if not still:
             return
+        request = still[0]
         message = f"the request could not be processed after {attempts - 1} attempts"
         outcome = Outcome(
             RequestStatus.FAILED, now, error_code="internal_error", error_message=message
         )
-        await uow.requests.finish_many([(request_id, outcome)])
+        await uow.requests.finish_many([(request, outcome)])
         failed = dataclasses.replace(
             request,
             status=RequestStatus.FAILED,
@@ -177,11 +179,11 @@ async def _fail_request(
             completed_at=now,
         )
         await uow.events.add_many([Event(REQUEST_FAILED, failed, None)], now)
-        uow.after_commit(lambda: notifier.requests_completed([request_id]))
+        uow.after_commit(lambda: notifier.requests_completed([request.id]))
         uow.after_commit(notifier.events_recorded)
         await uow.commit()
     observer.decided(request, outcome)
-    log.error("booking request %s failed after %d attempts", request_id, attempts - 1)
+    log.error("booking request %s failed after %d attempts", request.id, attempts - 1)
 
 
 class RecentlyDecided:
@@ -217,41 +219,28 @@ async def _try(
     attempts: int,
     observer: ProcessingObserver,
 ) -> list[UUID]:
-    ids = [r.id for r in requests]
-    observer.batch_started(len(ids))
+    observer.batch_started(len(requests))
     try:
         for retry in range(limits.reconnect_retries):
             try:
                 return await _apply_batch(
-                    ids,
-                    {r.provider_id for r in requests},
-                    units.unit_of_work(),
-                    notifier,
-                    clock(),
-                    observer,
+                    requests, units.unit_of_work(), notifier, clock(), observer
                 )
             except Unavailable as exc:
                 # Nothing was committed (the batch commits once, last); a commit whose answer
                 # was lost is found out on the retry, which reads only what is still pending.
-                log.warning("deciding %d requests: %s; trying again", len(ids), exc)
+                log.warning("deciding %d requests: %s; trying again", len(requests), exc)
                 await asyncio.sleep(limits.retry_pause_seconds * (retry + 1))
-        return await _apply_batch(
-            ids,
-            {r.provider_id for r in requests},
-            units.unit_of_work(),
-            notifier,
-            clock(),
-            observer,
-        )
+        return await _apply_batch(requests, units.unit_of_work(), notifier, clock(), observer)
     except Exception:
-        observer.batch_failed(len(ids))
-        log.exception("deciding %d requests failed (attempt %d)", len(ids), attempts)
+        observer.batch_failed(len(requests))
+        log.exception("deciding %d requests failed (attempt %d)", len(requests), attempts)
         await asyncio.sleep(limits.retry_pause_seconds * attempts)
         return []
 
 
 async def _alone(
-    head: BookingRequest,
+    provider_id: UUID,
     units: UnitsOfWork,
     notifier: Notifier,
     clock: Clock,
@@ -260,16 +249,14 @@ async def _alone(
 ) -> list[UUID]:
     """Try the provider's oldest pending request by itself, counting the attempt first."""
     async with units.single_writer() as uow:
-        counted = await uow.requests.count_attempt(head.provider_id)
+        counted = await uow.requests.count_attempt(provider_id)
         await uow.commit()
     if counted is None:
         return []
-    head_id, attempts = counted
-    if attempts > limits.max_attempts:
-        await _fail_request(head_id, attempts, units.unit_of_work(), notifier, clock(), observer)
-        return [head_id]
-    alone = dataclasses.replace(head, id=head_id)
-    return await _try([alone], units, notifier, clock, limits, attempts, observer)
+    if counted.attempts > limits.max_attempts:
+        await _fail_request(counted, units.unit_of_work(), notifier, clock(), observer)
+        return [counted.id]
+    return await _try([counted], units, notifier, clock, limits, counted.attempts, observer)
 
 
 async def process_wakeups(
@@ -307,14 +294,14 @@ async def process_wakeups(
             heads.setdefault(request.provider_id, request)
         unfinished = {pid for pid, head in heads.items() if head.attempts > 0}
         for provider_id in sorted(unfinished):
-            ids = await _alone(heads[provider_id], units, notifier, clock, limits, observer)
+            ids = await _alone(provider_id, units, notifier, clock, limits, observer)
             recent.add_all(ids)
             decided += len(ids)
         batch = [r for r in pending if r.provider_id not in unfinished]
         ids = []
         if batch:
             async with units.single_writer() as uow:
-                await uow.requests.count_attempts([r.id for r in batch])
+                await uow.requests.count_attempts(batch)
                 await uow.commit()
             ids = await _try(batch, units, notifier, clock, limits, 1, observer)
             recent.add_all(ids)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import DuplicateKey
@@ -16,11 +16,23 @@ from domain.model import BookingRequest, RequestKind, RequestStatus
 from domain.ports import Outcome
 from infra.idempotency import BY_KEY, insert_with_key
 from infra.repositories.base import REQUESTS, Statements, relaxed
-from infra.tables import BookingRequestRow
 
 _REQUEST_BY_ID = select(REQUESTS).where(REQUESTS.c.id == bindparam("id"))
 _INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
-_FINISH_REQUEST = update(REQUESTS).where(REQUESTS.c.id == bindparam("request_id"))
+# With its creation time a request is found in one partition; by id alone, in every one.
+_FINISH_REQUEST = update(REQUESTS).where(
+    REQUESTS.c.id == bindparam("request_id"),
+    REQUESTS.c.created_at == bindparam("request_created_at"),
+)
+
+
+def _among(requests: Collection[BookingRequest]) -> tuple[ColumnElement[bool], ...]:
+    """These requests, by id and within their creation times (so one or two partitions)."""
+    created = [r.created_at for r in requests]
+    return (
+        REQUESTS.c.id.in_([r.id for r in requests]),
+        REQUESTS.c.created_at.between(min(created), max(created)),
+    )
 
 
 def _request(row: Row[Any]) -> BookingRequest:
@@ -119,52 +131,52 @@ class SqlBookingRequestRepository:
         )
         return [_request(row) for row in (await self._db.execute(query)).all()]
 
-    async def pending_by_ids(self, request_ids: Collection[UUID]) -> list[BookingRequest]:
+    async def still_pending(self, requests: Collection[BookingRequest]) -> list[BookingRequest]:
         """Those of the requests still pending, locked, oldest first."""
-        if not request_ids:
+        if not requests:
             return []
         query = (
             select(REQUESTS)
-            .where(
-                REQUESTS.c.id.in_(list(request_ids)),
-                REQUESTS.c.status == RequestStatus.PENDING.value,
-            )
+            .where(*_among(requests), REQUESTS.c.status == RequestStatus.PENDING.value)
             .order_by(REQUESTS.c.seq)
             .with_for_update()
         )
         return [_request(row) for row in (await self._db.execute(query)).all()]
 
-    async def count_attempts(self, request_ids: Collection[UUID]) -> None:
+    async def count_attempts(self, requests: Collection[BookingRequest]) -> None:
         """Count one more attempt at each of the requests (one statement)."""
-        if request_ids:
-            statement = update(REQUESTS).where(REQUESTS.c.id.in_(list(request_ids)))
+        if requests:
+            statement = update(REQUESTS).where(*_among(requests))
             await self._db.execute(
                 relaxed(statement, self._db).values(attempts=REQUESTS.c.attempts + 1)
             )
 
-    async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
+    async def count_attempt(self, provider_id: UUID) -> BookingRequest | None:
         """Count one more attempt at the provider's oldest pending request (one statement)."""
         oldest = (
-            select(REQUESTS.c.seq)
+            select(REQUESTS.c.seq, REQUESTS.c.created_at)
             .where(
                 REQUESTS.c.provider_id == provider_id,
                 REQUESTS.c.status == RequestStatus.PENDING.value,
             )
             .order_by(REQUESTS.c.seq)
             .limit(1)
-            .scalar_subquery()
+            .subquery()
         )
-        statement = relaxed(update(REQUESTS).where(REQUESTS.c.seq == oldest), self._db)
+        statement = relaxed(
+            update(REQUESTS).where(
+                REQUESTS.c.seq == oldest.c.seq, REQUESTS.c.created_at == oldest.c.created_at
+            ),
+            self._db,
+        )
         row = (
             await self._db.execute(
-                statement.values(attempts=REQUESTS.c.attempts + 1).returning(
-                    REQUESTS.c.id, REQUESTS.c.attempts
-                )
+                statement.values(attempts=REQUESTS.c.attempts + 1).returning(*REQUESTS.c)
             )
         ).first()
-        return None if row is None else (row.id, row.attempts)
+        return None if row is None else _request(row)
 
-    async def finish_many(self, outcomes: Sequence[tuple[UUID, Outcome]]) -> None:
+    async def finish_many(self, outcomes: Sequence[tuple[BookingRequest, Outcome]]) -> None:
         """Record how requests ended (one statement, executed for each)."""
         if not outcomes:
             return
@@ -182,32 +194,36 @@ class SqlBookingRequestRepository:
             ),
             [
                 {
-                    "request_id": request_id,
+                    "request_id": request.id,
+                    "request_created_at": request.created_at,
                     "status": outcome.status.value,
                     "new_booking_id": outcome.booking_id,
                     "error_code": outcome.error_code,
                     "error_message": outcome.error_message,
                     "completed_at": outcome.completed_at,
                 }
-                for request_id, outcome in outcomes
+                for request, outcome in outcomes
             ],
         )
 
     async def stale_pending(self, older_than: datetime, limit: int) -> list[tuple[UUID, UUID]]:
-        """(provider, newest pending request) for providers with a request pending too long."""
-        newest = (
-            select(func.max(BookingRequestRow.seq).label("seq"))
+        """(provider, newest pending request) for providers with a request pending too long.
+
+        Reads the pending rows only (the partial index of pending requests), and takes each
+        provider's newest among them in the same pass: no lookup back into the record.
+        """
+        newest_first = func.row_number().over(
+            partition_by=REQUESTS.c.provider_id, order_by=REQUESTS.c.seq.desc()
+        )
+        stale = (
+            select(REQUESTS.c.provider_id, REQUESTS.c.id, newest_first.label("n"))
             .where(
-                BookingRequestRow.status == RequestStatus.PENDING.value,
-                BookingRequestRow.created_at < older_than,
+                REQUESTS.c.status == RequestStatus.PENDING.value,
+                REQUESTS.c.created_at < older_than,
             )
-            .group_by(BookingRequestRow.provider_id)
-            .limit(limit)
             .subquery()
         )
         rows = await self._db.execute(
-            select(BookingRequestRow.provider_id, BookingRequestRow.id).join(
-                newest, BookingRequestRow.seq == newest.c.seq
-            )
+            select(stale.c.provider_id, stale.c.id).where(stale.c.n == 1).limit(limit)
         )
         return [(row.provider_id, row.id) for row in rows]

@@ -16,12 +16,10 @@ from cli.main import main
 from infra.database import make_sync_engine
 from infra.partitions import ensure_partitions
 from infra.tables import (
-    ApiClientRow,
     BookingRequestRow,
     BookingRow,
     EventRow,
     IdempotencyKeyRow,
-    ProviderRow,
     WebhookDeliveryRow,
 )
 from tests.conftest import (
@@ -31,6 +29,7 @@ from tests.conftest import (
     drop_postgres_database,
     postgres_server_url,
 )
+from tests.integration.rows import add_client_and_provider, request_row
 
 MONTHS = 24  # two years of data, a month apart
 OLD_MONTHS = 10  # those older than the default 400 days: 421, 451, ... 691 days old
@@ -61,36 +60,10 @@ NOW = datetime.now(UTC)
 def _two_years(engine: Engine) -> dict[str, Any]:
     """A month-by-month history, plus old rows that are work still to do."""
     ensure_partitions(engine, NOW - timedelta(days=31 * (MONTHS + 1)), NOW)
-    client, provider = uuid.uuid4(), uuid.uuid4()
     ancient = NOW - timedelta(days=700)
     keep: dict[str, Any] = {}
     with engine.begin() as db:
-        db.execute(
-            insert(ApiClientRow).values(
-                id=client,
-                name="c",
-                role="client",
-                key_hash=uuid.uuid4().hex,
-                signing_secret="s",
-                created_at=ancient,
-            )
-        )
-        db.execute(
-            insert(ProviderRow).values(
-                id=provider,
-                name=None,
-                timezone="UTC",
-                slot_minutes=30,
-                weekly_schedule={},
-                buffer_before_minutes=0,
-                buffer_after_minutes=0,
-                min_notice_minutes=0,
-                max_advance_days=365,
-                version=1,
-                created_at=ancient,
-                updated_at=ancient,
-            )
-        )
+        client, provider = add_client_and_provider(db, ancient)
         for month in range(MONTHS):
             created = NOW - timedelta(days=2 + 30 * month)
             start = created + timedelta(days=1)
@@ -100,7 +73,7 @@ def _two_years(engine: Engine) -> dict[str, Any]:
             )
             db.execute(
                 insert(BookingRequestRow).values(
-                    **_request(request, client, provider, created, "succeeded"),
+                    **request_row(request, client, provider, created, "succeeded"),
                     booking_id=booking,
                     idempotency_key=f"key-{month}",
                 )
@@ -116,7 +89,7 @@ def _two_years(engine: Engine) -> dict[str, Any]:
         keep["pending_request"] = uuid.uuid4()
         db.execute(
             insert(BookingRequestRow).values(
-                **_request(keep["pending_request"], client, provider, ancient, "pending")
+                **request_row(keep["pending_request"], client, provider, ancient, "pending")
             )
         )
         unpublished = _event(keep["pending_request"], client, ancient, published=False)
@@ -157,23 +130,6 @@ def _booking(
         "metadata_": {},
         "created_at": created,
         "updated_at": created,
-    }
-
-
-def _request(
-    ident: uuid.UUID, client: uuid.UUID, provider: uuid.UUID, created: datetime, status: str
-) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "client_id": client,
-        "kind": "book",
-        "provider_id": provider,
-        "start_at": created + timedelta(days=1),
-        "payload": {},
-        "status": status,
-        "attempts": 1,
-        "created_at": created,
-        "completed_at": None if status == "pending" else created,
     }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from infra.database import alembic_config, make_sync_engine, migrate
 from infra.partitions import include_in_autogenerate
-from infra.tables import ApiClientRow, Base, BookingRow, ProviderRow
+from infra.tables import Base, BookingRow
 from tests.conftest import (
     TestDatabase,
     create_postgres_database,
@@ -24,6 +24,7 @@ from tests.conftest import (
     drop_postgres_database,
     postgres_server_url,
 )
+from tests.integration.rows import add_client_and_provider
 
 TABLES = {
     "api_clients",
@@ -81,35 +82,8 @@ def test_migrating_twice_changes_nothing_and_downgrade_removes_everything(
 
 
 def _provider_and_client(engine: Engine) -> tuple[uuid.UUID, uuid.UUID]:
-    now = datetime.now(UTC)
-    provider_id, client_id = uuid.uuid4(), uuid.uuid4()
     with engine.begin() as connection:
-        connection.execute(
-            insert(ApiClientRow).values(
-                id=client_id,
-                name="c",
-                role="client",
-                key_hash=uuid.uuid4().hex,
-                signing_secret="s",
-                created_at=now,
-            )
-        )
-        connection.execute(
-            insert(ProviderRow).values(
-                id=provider_id,
-                name=None,
-                timezone="UTC",
-                slot_minutes=30,
-                weekly_schedule={},
-                buffer_before_minutes=0,
-                buffer_after_minutes=0,
-                min_notice_minutes=0,
-                max_advance_days=365,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        client_id, provider_id = add_client_and_provider(connection, datetime.now(UTC))
     return provider_id, client_id
 
 

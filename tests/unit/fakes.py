@@ -203,33 +203,36 @@ class FakeRequests:
     ) -> list[BookingRequest]:
         return [r for r in self._pending() if r.provider_id in provider_ids][:limit]
 
-    async def pending_by_ids(self, request_ids: Collection[UUID]) -> list[BookingRequest]:
-        return [r for r in self._pending() if r.id in request_ids]
+    async def still_pending(self, requests: Collection[BookingRequest]) -> list[BookingRequest]:
+        # The real one finds them by id and creation time: a request named with another
+        # creation time than its own is not found.
+        named = {(r.id, r.created_at) for r in requests}
+        return [r for r in self._pending() if (r.id, r.created_at) in named]
 
-    async def count_attempts(self, request_ids: Collection[UUID]) -> None:
+    async def count_attempts(self, requests: Collection[BookingRequest]) -> None:
         self._write()
-        for request_id in request_ids:
-            request = self._s.requests[request_id]
-            self._s.requests[request_id] = dataclasses.replace(
-                request, attempts=request.attempts + 1
-            )
+        for named in requests:
+            request = self._s.requests[named.id]
+            self._s.requests[named.id] = dataclasses.replace(request, attempts=request.attempts + 1)
 
-    async def count_attempt(self, provider_id: UUID) -> tuple[UUID, int] | None:
+    async def count_attempt(self, provider_id: UUID) -> BookingRequest | None:
         self._write()
         oldest = next((r for r in self._pending() if r.provider_id == provider_id), None)
         if oldest is None:
             return None
         counted = dataclasses.replace(oldest, attempts=oldest.attempts + 1)
         self._s.requests[oldest.id] = counted
-        return counted.id, counted.attempts
+        return counted
 
-    async def finish_many(self, outcomes: Sequence[tuple[UUID, Outcome]]) -> None:
+    async def finish_many(self, outcomes: Sequence[tuple[BookingRequest, Outcome]]) -> None:
         if outcomes:
             self._write()
-        for request_id, outcome in outcomes:
+        for named, outcome in outcomes:
+            request_id = named.id
             if request_id in self._poison and outcome.status is not RequestStatus.FAILED:
                 raise Poisoned(f"deciding {request_id} blew up")
             request = self._s.requests[request_id]
+            assert request.created_at == named.created_at
             self._s.requests[request_id] = dataclasses.replace(
                 request,
                 status=outcome.status,
