@@ -23,11 +23,17 @@ from infra.partitions import Partition, is_partitioned, partitions
 @dataclass(frozen=True, slots=True)
 class Rule:
     keep: str  # SQL: rows matching this are never removed, however old
+    age: str = "created_at"  # the column a row's age is read from (indexed)
 
 
 RULES = {
     "booking_requests": Rule(keep="status = 'pending'"),
     "events": Rule(keep="published_at IS NULL"),
+    # The attempts of a delivery still being tried stay with it.
+    "webhook_attempts": Rule(
+        keep="delivery_id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending')",
+        age="started_at",
+    ),
     "webhook_deliveries": Rule(keep="status = 'pending'"),
     "idempotency_keys": Rule(keep="false"),
 }
@@ -94,7 +100,7 @@ class SqlRetention:
         where = f"NOT ({rule.keep})"
         params = {}
         if before is not None:
-            where += " AND created_at < :before"
+            where += f" AND {rule.age} < :before"
             params["before"] = before
         exists = connection.execute(
             text("SELECT 1 FROM pg_class WHERE relname = :t")
@@ -131,7 +137,7 @@ class SqlRetention:
     ) -> int:
         row = "ctid" if self._postgres else "rowid"
         pick = (
-            f"SELECT {row} FROM {leaf} WHERE created_at < :before AND NOT ({rule.keep}) "  # noqa: S608
+            f"SELECT {row} FROM {leaf} WHERE {rule.age} < :before AND NOT ({rule.keep}) "  # noqa: S608
             f"LIMIT {int(batch_size)}"
         )
         if self._postgres:

@@ -322,4 +322,8 @@ class WebhookAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_webhook_attempts_delivery_id_attempt", "delivery_id", "attempt"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_delivery_id_attempt", "delivery_id", "attempt"),
+        # Retention finds old attempts through it.
+        Index("ix_webhook_attempts_started_at", "started_at"),
+    )

@@ -1,9 +1,10 @@
 """Retention: what old data leaves, and when.
 
-Decided booking requests, their events and finished webhook deliveries leave once they are
-older than RETENTION_DAYS; an Idempotency-Key stops replaying after IDEMPOTENCY_KEY_HOURS and
-its row leaves then. Pending requests, unpublished events, pending deliveries and bookings
-are never removed here: the first three are work still to do, bookings are the record.
+Decided booking requests, their events, finished webhook deliveries and their attempts leave
+once they are older than RETENTION_DAYS; an Idempotency-Key stops replaying after
+IDEMPOTENCY_KEY_HOURS and its row leaves then. Pending requests, unpublished events, pending
+deliveries (with their attempts) and bookings are never removed here: the first three are
+work still to do, bookings are the record.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ class RetentionPolicy:
 def cutoffs(policy: RetentionPolicy, now: datetime) -> dict[str, datetime]:
     """Per table, the instant before which its rows (those it may lose) are removed.
 
-    In this order: deliveries point at events, events at requests (no foreign keys, but a
-    reader following the links never finds the target gone while the source stays).
+    In this order: attempts point at deliveries, deliveries at events, events at requests
+    (no foreign keys, but a reader following the links never finds the target gone while the
+    source stays).
     """
     old = now - policy.retention
     return {
+        "webhook_attempts": old,
         "webhook_deliveries": old,
         "events": old,
         "booking_requests": old,

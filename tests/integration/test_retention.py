@@ -20,6 +20,7 @@ from infra.tables import (
     BookingRow,
     EventRow,
     IdempotencyKeyRow,
+    WebhookAttemptRow,
     WebhookDeliveryRow,
 )
 from tests.conftest import (
@@ -80,11 +81,9 @@ def _two_years(engine: Engine) -> dict[str, Any]:
             )
             event = _event(request, client, created, published=True)
             db.execute(insert(EventRow).values(**event))
-            db.execute(
-                insert(WebhookDeliveryRow).values(
-                    **_delivery(event["id"], client, created, "succeeded")
-                )
-            )
+            delivery = _delivery(event["id"], client, created, "succeeded")
+            db.execute(insert(WebhookDeliveryRow).values(**delivery))
+            db.execute(insert(WebhookAttemptRow).values(**_attempt(delivery["id"], created)))
         # Work still to do, however old, and bookings still ahead.
         keep["pending_request"] = uuid.uuid4()
         db.execute(
@@ -103,6 +102,9 @@ def _two_years(engine: Engine) -> dict[str, Any]:
             )
             .values(id=keep["pending_delivery"])
         )
+        # Its attempts stay with it, however old.
+        attempt = _attempt(keep["pending_delivery"], ancient)
+        db.execute(insert(WebhookAttemptRow).values(**attempt))
         keep["future_booking"] = uuid.uuid4()
         db.execute(
             insert(BookingRow).values(
@@ -162,6 +164,18 @@ def _delivery(event_id: str, client: uuid.UUID, created: datetime, status: str) 
     }
 
 
+def _attempt(delivery: uuid.UUID, started: datetime) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery,
+        "attempt": 1,
+        "started_at": started,
+        "duration_ms": 12,
+        "status_code": 500,
+        "error": None,
+        "response_body": "try again",
+    }
+
+
 def _prune(
     fresh: TestDatabase,
     monkeypatch: pytest.MonkeyPatch,
@@ -185,6 +199,7 @@ def _count(engine: Engine, table: Any) -> int:
 
 
 EXPECTED = {
+    "webhook_attempts": OLD_MONTHS,
     "webhook_deliveries": OLD_MONTHS,
     "events": OLD_MONTHS,
     "booking_requests": OLD_MONTHS,
@@ -201,7 +216,14 @@ def test_prune_removes_what_is_older_than_retention_and_keeps_work_and_bookings(
     keep = _two_years(engine)
     before = {
         t: _count(engine, t)
-        for t in (BookingRequestRow, EventRow, WebhookDeliveryRow, BookingRow, IdempotencyKeyRow)
+        for t in (
+            BookingRequestRow,
+            EventRow,
+            WebhookDeliveryRow,
+            WebhookAttemptRow,
+            BookingRow,
+            IdempotencyKeyRow,
+        )
     }
 
     assert _prune(fresh, monkeypatch, capsys, "--dry-run") == EXPECTED
@@ -211,6 +233,7 @@ def test_prune_removes_what_is_older_than_retention_and_keeps_work_and_bookings(
     assert _count(engine, BookingRequestRow) == MONTHS + 1 - OLD_MONTHS
     assert _count(engine, EventRow) == MONTHS + 1 - OLD_MONTHS
     assert _count(engine, WebhookDeliveryRow) == MONTHS + 1 - OLD_MONTHS
+    assert _count(engine, WebhookAttemptRow) == MONTHS + 1 - OLD_MONTHS
     assert _count(engine, BookingRow) == MONTHS + 1  # bookings are the record
     assert _count(engine, IdempotencyKeyRow) == 0
     with engine.connect() as db:
@@ -229,6 +252,11 @@ def test_prune_removes_what_is_older_than_retention_and_keeps_work_and_bookings(
         ).scalar_one()
         assert db.execute(
             select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.id == keep["pending_delivery"])
+        ).scalar_one()
+        assert db.execute(
+            select(WebhookAttemptRow.id).where(
+                WebhookAttemptRow.delivery_id == keep["pending_delivery"]
+            )
         ).scalar_one()
         assert db.execute(
             select(BookingRow.id).where(BookingRow.id == keep["future_booking"])
