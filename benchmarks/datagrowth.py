@@ -15,8 +15,11 @@ not know stops it), and measures at each size:
     python -m benchmarks.datagrowth --sizes 10000,1000000,5000000 \
         --explain docs/explain-datagrowth.md
 
-Sizes grow one database: it loads up to the first size, measures, loads up to the next.
-`--keep-db` keeps it (its name is printed), `--db NAME` measures an existing one again.
+Each size gets a database of its own, loaded once; then every size is measured in turn, for
+`--rounds` rounds (the order reversed every other round), and each figure is the median of
+its rounds: a machine that gets busier or quieter meanwhile weighs on every size alike.
+`--keep-db` keeps the databases (their names are printed); `--db SIZE=NAME` measures SIZE on
+a kept one (loading more rows if it holds fewer).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ WEEK = {
 }
 CUSTOMERS = 200_000
 HEAVY_ID = "00000000-0000-4000-8000-00000000beef"
-BENCH_CLIENT: list[str] = []  # the id of the key the accept load uses
+HEAVY_CUSTOMER = "heavy-7"  # 20 of the heavy provider's bookings, all of client 7
 
 
 def bulk_id(kind: str, k: int) -> str:
@@ -78,6 +81,16 @@ def bulk_id(kind: str, k: int) -> str:
 def provider_id_sql(k: str) -> str:
     """The deterministic id of bulk provider number `k` (an SQL expression)."""
     return f"md5('dg-provider-' || ({k}))::uuid"
+
+
+def request_id_sql(created: str) -> str:
+    """Bulk request g's id as the API makes one (domain.ids): version 7, its creation time."""
+    millis = f"floor(extract(epoch from {created}) * 1000)::bigint"
+    rand = "md5('dg-request-' || g)"
+    return (
+        f"(lpad(to_hex({millis}), 12, '0') || '7' || substr({rand}, 1, 3) || '8'"
+        f" || substr({rand}, 4, 15))::uuid"
+    )
 
 
 def client_id_sql(k: str) -> str:
@@ -209,7 +222,7 @@ def load_rows(conn: psycopg.Connection[Any], first: int, last: int) -> None:
         conn,
         "booking_requests",
         {
-            "id": "md5('dg-request-' || g)::uuid",
+            "id": request_id_sql(created),
             "client_id": client_id_sql(f"g % {CLIENTS}"),
             "kind": "'book'",
             "provider_id": provider_id_sql(f"g % {PROVIDERS}"),
@@ -230,7 +243,7 @@ def load_rows(conn: psycopg.Connection[Any], first: int, last: int) -> None:
         {
             "id": "'evt_' || md5('dg-event-' || g)",
             "type": "'booking.confirmed'",
-            "request_id": "md5('dg-request-' || g)::uuid",
+            "request_id": request_id_sql(created),
             "booking_id": "md5('dg-booking-' || g)::uuid",
             "client_id": client_id_sql(f"g % {CLIENTS}"),
             "payload": "jsonb_build_object('booking_id', md5('dg-booking-' || g), 'n', g)",
@@ -341,7 +354,7 @@ def future_slot(rng: random.Random, days_from: int, days_to: int) -> datetime:
 
 
 async def measure_in_process(
-    url: str, rows: int, keys: list[str], reps: int
+    url: str, rows: int, keys: list[str], reps: int, bench_client_id: str
 ) -> tuple[dict[str, float], list[Explained]]:
 
     rng = random.Random(rows)
@@ -349,7 +362,7 @@ async def measure_in_process(
     figures: dict[str, float] = {}
     explained: list[Explained] = []
     now = datetime.now(UTC)
-    bench_client = UUID(BENCH_CLIENT[0])
+    bench_client = UUID(bench_client_id)
     psy = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(psy, autocommit=True) as conn:
         picks = [rng.randrange(rows) for _ in range(200)]
@@ -359,8 +372,21 @@ async def measure_in_process(
             ([bulk_id("booking", k) for k in picks],),
         ).fetchall()
         middle = sorted(some)[len(some) // 2][:2]
-        request_ids = [bulk_id("request", k) for k in picks[:50]]
+        request_ids = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT id FROM booking_requests WHERE booking_id = ANY(%s::uuid[])",
+                ([bulk_id("booking", k) for k in picks[:50]],),
+            )
+        ]
+        # Half way through the long history of the provider with 10,000 bookings.
+        heavy_middle = conn.execute(
+            "SELECT start_at, id FROM bookings WHERE id = %s::uuid",
+            (str(UUID(hashlib.md5(b"dg-heavy-5000").hexdigest())),),
+        ).fetchone()
+        assert heavy_middle is not None
     deep = encode_cursor(middle[0].isoformat(), str(middle[1]))
+    heavy_deep = encode_cursor(heavy_middle[0].isoformat(), str(heavy_middle[1]))
     sample = some[0]
     providers = [UUID(str(r[2])) for r in some]
 
@@ -385,16 +411,17 @@ async def measure_in_process(
         await listing("list admin, deep page", admin, deep)
         await listing("list client, page 1", client_of_sample, None)
         await listing("list client, deep page", client_of_sample, deep)
-        await listing(
-            "list ?provider_id=, page 1", BookingFilter(provider_id=UUID(str(sample[2]))), None
-        )
-        await listing(
-            "list ?provider_id=, deep page", BookingFilter(provider_id=UUID(str(sample[2]))), deep
-        )
-        await listing("list ?customer_id=, page 1", BookingFilter(customer_id=sample[3]), None)
+        # The filters of one provider and one customer read the provider with 10,000 bookings
+        # of history and one of its customers (20 bookings): the same rows at every size, so
+        # a page holds as many rows at 10,000 as at 5,000,000 (a bulk provider's page would
+        # hold 1 row at 10,000 and 50 at 5,000,000, timing the rows, not the table).
+        of_heavy = BookingFilter(provider_id=UUID(HEAVY_ID))
+        await listing("list ?provider_id=, page 1", of_heavy, None)
+        await listing("list ?provider_id=, deep page", of_heavy, heavy_deep)
+        await listing("list ?customer_id=, page 1", BookingFilter(customer_id=HEAVY_CUSTOMER), None)
         await listing(
             "list ?customer_id= (client), page 1",
-            BookingFilter(client_id=UUID(str(sample[4])), customer_id=sample[3]),
+            BookingFilter(client_id=UUID(HEAVY_CUSTOMER_CLIENT), customer_id=HEAVY_CUSTOMER),
             None,
         )
         week_from = middle[0]
@@ -483,7 +510,7 @@ async def measure_in_process(
                     "INSERT INTO booking_requests (id, client_id, kind, provider_id, start_at,"
                     " payload, status, attempts, created_at) VALUES (%s, %s, 'book', %s, %s,"
                     " '{}'::jsonb, 'pending', 0, now())",
-                    (request_id, BENCH_CLIENT[0], provider, future_slot(rng, 20, 300)),
+                    (request_id, bench_client_id, provider, future_slot(rng, 20, 300)),
                 )
                 woken.append((provider, request_id))
         t = time.perf_counter()
@@ -505,9 +532,7 @@ async def measure_in_process(
     return figures, explained
 
 
-def measure_accept(
-    db: common.Database, admin_key: str, client_key: str, seconds: float
-) -> tuple[float, list[str]]:
+def measure_accept(db: common.Database, client_key: str, seconds: float) -> tuple[float, list[str]]:
     """Closed loop of POST /v1/bookings with Idempotency-Keys; req/s and the keys used."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-datagrowth-"))
     env = common.service_env(db.url, {"DATABASE_POOL_SIZE": "8", "LOG_LEVEL": "WARNING"})
@@ -544,15 +569,83 @@ def measure_accept(
     return float(summary["rps"]), keys
 
 
-PROVIDER_IDS: list[str] = []
+PROVIDER_IDS = [bulk_id("provider", k) for k in range(PROVIDERS)]
+HEAVY_CUSTOMER_CLIENT = bulk_id("client", 7)
+
+
+@dataclass
+class Loaded:
+    """A database holding `rows` bulk rows of each kind, ready to measure."""
+
+    rows: int
+    db: common.Database
+    client_key: str  # the key the accept load uses
+    client_id: str  # its client (owns no bulk rows)
+    made_here: bool  # created by this run (dropped at the end unless --keep-db)
+
+
+def prepare(size: int, name: str | None, workdir: Path) -> Loaded:
+    """The database for `size`: `name` if given (loaded further if it holds fewer), else new."""
+    db = common.Database(name) if name else common.create_database("datagrowth")
+    common.log(f"{size:,} rows: database {db.name}")
+    psy = common.database_url_psycopg(db)
+    env = common.service_env(db.url)
+    common.run_booking(["migrate"], env, workdir)
+    with psycopg.connect(psy, autocommit=True) as conn:
+        loaded = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
+        fresh = not conn.execute("SELECT 1 FROM providers LIMIT 1").fetchone()
+        if fresh:
+            seed_small(conn)
+            engine = create_engine(db.url)
+            made = ensure_partitions(
+                engine, datetime.now(UTC) - timedelta(days=800), datetime.now(UTC)
+            )
+            engine.dispose()
+            common.log(f"created {len(made)} monthly partitions for the past")
+    client_key = common.create_key(env, workdir, "dg-client", "client")
+    with psycopg.connect(psy, autocommit=True) as conn:
+        # The benchmark's client key owns no bulk rows; lists sample a bulk client instead.
+        client_id = conn.execute(
+            "SELECT id FROM api_clients WHERE name = 'dg-client' ORDER BY created_at DESC"
+        ).fetchone()[0]  # type: ignore[index]
+    if size > loaded:
+        load_up_to(psy, loaded, size)
+        loaded = size
+    return Loaded(loaded, db, client_key, str(client_id), made_here=name is None)
+
+
+def measure(
+    target: Loaded, reps: int, accept_seconds: float
+) -> tuple[dict[str, float], list[Explained]]:
+    common.log(f"measuring at {target.rows:,} rows ({target.db.name})")
+    rps, keys = measure_accept(target.db, target.client_key, accept_seconds)
+    figures, explained = asyncio.run(
+        measure_in_process(target.db.url, target.rows, keys, reps, target.client_id)
+    )
+    figures = {"accept (POST /v1/bookings), req/s": rps, **figures}
+    for label, value in figures.items():
+        common.log(f"  {label}: {value:.2f}")
+    return figures, explained
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--db", help="measure an existing database (already loaded)")
+    parser.add_argument(
+        "--db",
+        action="append",
+        default=[],
+        metavar="SIZE=NAME",
+        help="measure SIZE on an existing database (loaded further if it holds fewer rows)",
+    )
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure every size this many times, sizes in turn: each figure is the median",
+    )
     parser.add_argument("--accept-seconds", type=float, default=10.0)
     parser.add_argument("--explain", type=Path, help="write the EXPLAIN output here (markdown)")
     parser.add_argument(
@@ -567,63 +660,38 @@ def main() -> int:
         for path in args.table:
             document = json.loads(path.read_text())
             merged.update({int(k): v for k, v in document["figures"].items()})
-        report(merged, {}, None)
+        report(merged, {}, None, {})
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
-
-    db = common.Database(args.db) if args.db else common.create_database("datagrowth")
-    common.log(f"database {db.name}")
-    psy = common.database_url_psycopg(db)
+    existing = {int(k): v for k, v in (item.split("=", 1) for item in args.db)}
+    sizes = sorted(set(sizes) | set(existing))
     workdir = Path(tempfile.mkdtemp(prefix="bench-datagrowth-"))
-    env = common.service_env(db.url)
-    results: dict[int, dict[str, float]] = {}
+    targets: list[Loaded] = []
+    rounds: dict[int, list[dict[str, float]]] = {}
     plans: dict[int, list[tuple[str, list[str]]]] = {}
     try:
-        common.run_booking(["migrate"], env, workdir)
-        with psycopg.connect(psy, autocommit=True) as conn:
-            loaded = conn.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
-            fresh = not conn.execute("SELECT 1 FROM providers LIMIT 1").fetchone()
-        admin_key = common.create_key(env, workdir, "dg-admin", "admin")
-        client_key = common.create_key(env, workdir, "dg-client", "client")
-        with psycopg.connect(psy, autocommit=True) as conn:
-            if fresh:
-                seed_small(conn)
-
-                engine = create_engine(db.url)
-                made = ensure_partitions(
-                    engine, datetime.now(UTC) - timedelta(days=800), datetime.now(UTC)
-                )
-                engine.dispose()
-                common.log(f"created {len(made)} monthly partitions for the past")
-            # The benchmark's client key owns no bulk rows; lists sample a bulk client instead.
-            bench_client = conn.execute(
-                "SELECT id FROM api_clients WHERE name = 'dg-client' ORDER BY created_at DESC"
-            ).fetchone()[0]  # type: ignore[index]
-            BENCH_CLIENT.append(str(bench_client))
-            PROVIDER_IDS.extend(
-                str(r[0])
-                for r in conn.execute(
-                    f"SELECT {provider_id_sql('g')} FROM generate_series(0, {PROVIDERS - 1}) g"
-                )
-            )
-        for size in sizes:
-            if size > loaded:
-                load_up_to(psy, loaded, size)
-                loaded = size
-            common.log(f"measuring at {loaded:,} rows")
-            rps, keys = measure_accept(db, admin_key, client_key, args.accept_seconds)
-            figures, explained = asyncio.run(measure_in_process(db.url, loaded, keys, args.reps))
-            figures = {"accept (POST /v1/bookings), req/s": rps, **figures}
-            results[loaded] = figures
-            plans[loaded] = [(e.label, explain(psy, e.statements)) for e in explained]
-            for label, value in figures.items():
-                common.log(f"  {label}: {value:.2f}")
+        targets.extend(prepare(size, existing.get(size), workdir) for size in sizes)
+        # Sizes in turn, round after round (the order reversed every other round), so a
+        # machine that gets busier or quieter weighs on every size alike.
+        for number in range(args.rounds):
+            order = targets if number % 2 == 0 else targets[::-1]
+            for target in order:
+                figures, explained = measure(target, args.reps, args.accept_seconds)
+                rounds.setdefault(target.rows, []).append(figures)
+                if target.rows not in plans:
+                    psy = common.database_url_psycopg(target.db)
+                    plans[target.rows] = [(e.label, explain(psy, e.statements)) for e in explained]
     finally:
-        if not args.keep_db and not args.db:
-            common.drop_database(db)
-        else:
-            common.log(f"kept database {db.name}")
-    report(results, plans, args.explain)
+        for target in targets:
+            if target.made_here and not args.keep_db:
+                common.drop_database(target.db)
+            else:
+                common.log(f"kept database {target.db.name} ({target.rows:,} rows)")
+    results = {
+        rows: {label: statistics.median(r[label] for r in runs) for label in runs[0]}
+        for rows, runs in rounds.items()
+    }
+    report(results, plans, args.explain, rounds)
     return 0
 
 
@@ -631,6 +699,7 @@ def report(
     results: dict[int, dict[str, float]],
     plans: dict[int, list[tuple[str, list[str]]]],
     explain_path: Path | None,
+    rounds: dict[int, list[dict[str, float]]],
 ) -> None:
     sizes = sorted(results)
     small = sizes[0]
@@ -650,6 +719,7 @@ def report(
             "machine": common.machine_info(),
             "sizes": sizes,
             "figures": {str(s): results[s] for s in sizes},
+            "rounds": {str(s): runs for s, runs in rounds.items()},
             "table": table,
         },
     )

@@ -88,6 +88,9 @@ class RedisNotifier:
             self._unreachable(exc)
 
 
+LISTENER_STOP_SECONDS = 5.0
+
+
 class CompletionListener:
     """One subscription per process to the completion channel, waking local waiters by id.
 
@@ -104,10 +107,14 @@ class CompletionListener:
         self._task = asyncio.create_task(self._listen(), name="completion-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is None:
+            return
+        self._task.cancel()
+        # A Redis client that never finishes closing must not hold up the API's shutdown
+        # (seen once in the test suite: a TestClient's exit waiting for good).
+        done, _ = await asyncio.wait({self._task}, timeout=LISTENER_STOP_SECONDS)
+        if not done:
+            log.warning("completion listener still closing after %s s", LISTENER_STOP_SECONDS)
 
     @contextlib.asynccontextmanager
     async def waiting(self, request_id: UUID) -> AsyncIterator[asyncio.Event]:

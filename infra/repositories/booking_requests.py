@@ -12,12 +12,17 @@ from sqlalchemy import ColumnElement, Row, bindparam, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import DuplicateKey
+from domain.ids import made_within
 from domain.model import BookingRequest, RequestKind, RequestStatus
 from domain.ports import Outcome
 from infra.idempotency import BY_KEY, insert_with_key
 from infra.repositories.base import REQUESTS, Statements, relaxed
 
 _REQUEST_BY_ID = select(REQUESTS).where(REQUESTS.c.id == bindparam("id"))
+# An id that carries its creation time (domain.ids) names the one partition to read.
+_REQUEST_BY_TIMED_ID = _REQUEST_BY_ID.where(
+    REQUESTS.c.created_at >= bindparam("made_from"), REQUESTS.c.created_at < bindparam("made_until")
+)
 _INSERT_REQUEST = insert(REQUESTS).returning(REQUESTS.c.seq)
 # With its creation time a request is found in one partition; by id alone, in every one.
 _FINISH_REQUEST = update(REQUESTS).where(
@@ -103,7 +108,12 @@ class SqlBookingRequestRepository:
         return dataclasses.replace(request, seq=seq)
 
     async def get(self, request_id: UUID) -> BookingRequest | None:
-        row = (await self._db.execute(_REQUEST_BY_ID, {"id": request_id})).first()
+        window = made_within(request_id)
+        if window is None:  # an id from before ids carried their time: every partition
+            row = (await self._db.execute(_REQUEST_BY_ID, {"id": request_id})).first()
+        else:
+            params = {"id": request_id, "made_from": window[0], "made_until": window[1]}
+            row = (await self._db.execute(_REQUEST_BY_TIMED_ID, params)).first()
         return None if row is None else _request(row)
 
     async def by_idempotency_key(

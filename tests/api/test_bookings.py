@@ -6,10 +6,13 @@ worker's own use case, run in the app's loop (`api.decide`), on SQLite as on Pos
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from domain.ids import made_within
 from tests.api.conftest import Api
 from tests.api.helpers import create_provider, new_id, slots
 from tests.api.test_bad_input import assert_problem
@@ -50,6 +53,20 @@ def test_accepted_booking_is_202_pending_with_location(api: Api) -> None:
         None,
         None,
     )
+
+
+def test_a_request_id_carries_its_creation_time_and_finds_the_request(api: Api) -> None:
+    """Version 7: a lookup by id reads the one monthly partition its request lives in."""
+    provider = create_provider(api)
+    body = book(api, provider).json()
+    ident = UUID(body["id"])
+    window = made_within(ident)
+    assert ident.version == 7 and window is not None
+    created = datetime.fromisoformat(body["created_at"])
+    assert window[0] <= created < window[1]
+    status = api.get(f"/v1/booking-requests/{ident}")
+    assert status.status_code == 200
+    assert status.json()["id"] == body["id"]
 
 
 def test_decided_booking_shows_the_booking_and_takes_the_slot(api: Api) -> None:
