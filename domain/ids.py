@@ -2,7 +2,9 @@
 
 A booking request's id holds its creation time to the millisecond, so a lookup by id alone
 knows which monthly partition of the record to read instead of probing every one. The ids
-come from `uuid7-standard` (Python has `uuid.uuid7` only from 3.14, and it takes no time).
+come from `uuid7-standard` (Python has `uuid.uuid7` only from 3.14, and it takes no time),
+which reads the time as a float of seconds: exact to the microsecond for moments before about
+2240 (tests/unit/test_ids.py), and ids are made from the server's clock.
 """
 
 from __future__ import annotations
