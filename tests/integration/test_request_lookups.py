@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert
 
 from domain.model import RequestStatus
@@ -24,26 +22,10 @@ from infra.tables import BookingRequestRow
 from infra.unit_of_work import SqlDatabase
 from tests.conftest import (
     TestDatabase,
-    create_postgres_database,
-    create_sqlite_database,
-    drop_postgres_database,
-    postgres_server_url,
 )
 from tests.integration.rows import add_client_and_provider, request_row
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
-    if request.param == "sqlite":
-        yield create_sqlite_database(tmp_path)
-        return
-    database = create_postgres_database(postgres_server_url())
-    try:
-        yield database
-    finally:
-        drop_postgres_database(database)
 
 
 def _run(url: str, scenario: Callable[[SqlDatabase], Awaitable[None]]) -> None:

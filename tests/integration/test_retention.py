@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
 from cli.main import main
-from infra.database import make_sync_engine
 from infra.partitions import ensure_partitions
 from infra.tables import (
     BookingRequestRow,
@@ -25,34 +22,11 @@ from infra.tables import (
 )
 from tests.conftest import (
     TestDatabase,
-    create_postgres_database,
-    create_sqlite_database,
-    drop_postgres_database,
-    postgres_server_url,
 )
 from tests.integration.rows import add_client_and_provider, request_row
 
 MONTHS = 24  # two years of data, a month apart
 OLD_MONTHS = 10  # those older than the default 400 days: 421, 451, ... 691 days old
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
-    if request.param == "sqlite":
-        yield create_sqlite_database(tmp_path)
-        return
-    database = create_postgres_database(postgres_server_url())
-    try:
-        yield database
-    finally:
-        drop_postgres_database(database)
-
-
-@pytest.fixture
-def engine(fresh: TestDatabase) -> Iterator[Engine]:
-    engine = make_sync_engine(fresh.url)
-    yield engine
-    engine.dispose()
 
 
 NOW = datetime.now(UTC)

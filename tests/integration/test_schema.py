@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from infra.tables import Base, BookingRow
 from tests.conftest import (
     TestDatabase,
     create_postgres_database,
-    create_sqlite_database,
     drop_postgres_database,
     postgres_server_url,
 )
@@ -36,25 +34,6 @@ TABLES = {
     "webhook_endpoints",
     "webhook_deliveries",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
-    if request.param == "sqlite":
-        yield create_sqlite_database(tmp_path)
-        return
-    database = create_postgres_database(postgres_server_url())
-    try:
-        yield database
-    finally:
-        drop_postgres_database(database)
-
-
-@pytest.fixture
-def engine(fresh: TestDatabase) -> Iterator[Engine]:
-    engine = make_sync_engine(fresh.url)
-    yield engine
-    engine.dispose()
 
 
 def test_migrations_create_every_table(engine: Engine) -> None:
